@@ -1,0 +1,191 @@
+"""The ``/_sandbox`` control API (docs/design.md, section "Sandbox"): JSON in, JSON out, no token."""
+
+import json
+import time
+
+from werkzeug.wrappers import Response
+
+from . import events, mutate
+from .crypto import CallbackCrypto, CallbackCryptoError
+from .generate import generate
+from .org import Org
+
+
+def _json(body, status=200):
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(data, status=status, content_type="application/json;charset=utf-8")
+
+
+def dispatch(sb, request, path):
+    route = ROUTES.get((request.method, path))
+    if route is None:
+        return _json({"ok": False, "error": "unknown control call %s %s" % (request.method, path)}, 404)
+    try:
+        body = json.loads(request.get_data() or b"{}") if request.method == "POST" else dict(request.args)
+    except ValueError:
+        return _json({"ok": False, "error": "body is not JSON"}, 400)
+    try:
+        result = route(sb, body)
+    except (mutate.MutationError, ValueError, KeyError, TypeError, CallbackCryptoError) as exc:
+        return _json({"ok": False, "error": str(exc)}, 400)
+    return result if isinstance(result, Response) else _json(result)
+
+
+def get_org(sb, body):
+    with sb.lock:
+        data = sb.org.to_json()
+    if body.get("summary"):
+        return {"ok": True, "counts": sb.org.counts(), "corp_id": data["corp_id"], "app": data["app"]}
+    return data
+
+
+def reset(sb, body):
+    if body.get("org"):
+        org = Org.from_json(body["org"])
+    else:
+        org = generate(
+            users=int(body.get("users", 100)),
+            departments=int(body.get("departments", 10)),
+            roles=int(body.get("roles", 12)),
+            seed=int(body.get("seed", 0)),
+            leavers=int(body.get("leavers", 0)),
+        )
+    given = body.get("org") or {}
+    with sb.lock:
+        if not given.get("app"):
+            org.app = dict(sb.org.app)
+        if not given.get("corp_id"):
+            org.corp_id = sb.org.corp_id
+        sb.org = org
+        sb.messages.clear()
+        sb.pushes.clear()
+    sb.stats.reset()
+    sb.faults.clear()
+    sb.limiter.reset()
+    return {"ok": True, "counts": org.counts()}
+
+
+def mutate_org(sb, body):
+    with sb.lock:
+        produced = mutate.apply(sb.org, body)
+        callback = dict(sb.callback) if sb.callback else None
+        corp_id = sb.org.corp_id
+    out = {"ok": True, "event": produced[0] if produced else None, "events": produced}
+    if callback and callback.get("auto_push"):
+        out["push"] = [_push(sb, callback, ev, corp_id) for ev in produced]
+    return out
+
+
+def _push(sb, callback, event, corp_id, **options):
+    result = events.push(callback, event, corp_id, **options)
+    with sb.lock:
+        sb.pushes.append({"time": int(time.time() * 1000), **result})
+    return result
+
+
+def expire_tokens(sb, body):
+    with sb.lock:
+        sb.tokens.expire_all()
+    return {"ok": True}
+
+
+def stats(sb, body):
+    return sb.stats.snapshot()
+
+
+def stats_reset(sb, body):
+    sb.stats.reset()
+    return {"ok": True}
+
+
+def add_fault(sb, body):
+    if not body.get("path"):
+        raise ValueError("path is required")
+    if not any(k in body for k in ("errcode", "code", "body", "http_status")):
+        raise ValueError("one of errcode, code (+http_status), body is required")
+    rule = sb.faults.add(body)
+    return {"ok": True, "fault": rule}
+
+
+def list_faults(sb, body):
+    return {"faults": sb.faults.describe()}
+
+
+def clear_faults(sb, body):
+    sb.faults.clear()
+    return {"ok": True}
+
+
+def config(sb, body):
+    body = body if isinstance(body, dict) else {}
+    if "latency_ms" in body:
+        sb.latency_ms = float(body["latency_ms"] or 0)
+    if "qps" in body:
+        sb.limiter.qps = int(body["qps"] or 0)
+    if "token_ttl" in body:
+        sb.tokens.ttl = float(body["token_ttl"])
+    return {"ok": True, "latency_ms": sb.latency_ms, "qps": sb.limiter.qps, "token_ttl": sb.tokens.ttl}
+
+
+def callback(sb, body):
+    with sb.lock:
+        cfg = dict(events.DEFAULT_CALLBACK, **(sb.callback or {}))
+        cfg.update({k: v for k, v in body.items() if k in events.DEFAULT_CALLBACK})
+        cfg["receiver_id"] = cfg["receiver_id"] or sb.org.app["app_key"]
+        if cfg["aes_key"]:
+            CallbackCrypto(cfg["token"], cfg["aes_key"], cfg["receiver_id"])  # raises on a bad key
+        sb.callback = cfg
+    return {"ok": True, "callback": {k: v for k, v in cfg.items() if k not in ("token", "aes_key")}}
+
+
+def push_event(sb, body):
+    with sb.lock:
+        cfg = dict(sb.callback or {})
+        corp_id = sb.org.corp_id
+        cfg["receiver_id"] = cfg.get("receiver_id") or sb.org.app["app_key"]
+    for key in ("token", "aes_key", "receiver_id"):
+        if body.get(key):
+            cfg[key] = body[key]
+    options = {k: body.get(k) for k in ("url", "dialect", "signature_param", "timestamp_param", "tamper")}
+    event = body.get("event") or {"EventType": "check_url"}
+    return _push(sb, cfg, event, corp_id, **options)
+
+
+def pushes(sb, body):
+    with sb.lock:
+        return {"pushes": list(sb.pushes)}
+
+
+def messages(sb, body):
+    with sb.lock:
+        return {"messages": list(sb.messages)}
+
+
+def auth_code(sb, body):
+    userid = str(body.get("userid") or "")
+    with sb.lock:
+        if sb.org.active_user(userid) is None:
+            raise ValueError("no such user %r" % userid)
+        code = sb.tokens.new_code()
+        sb.tokens.inapp_codes[code] = {"userid": userid, "expires": time.time() + 300}
+    return {"ok": True, "code": code}
+
+
+ROUTES = {
+    ("GET", "/_sandbox/org"): get_org,
+    ("POST", "/_sandbox/reset"): reset,
+    ("POST", "/_sandbox/mutate"): mutate_org,
+    ("POST", "/_sandbox/expire_tokens"): expire_tokens,
+    ("GET", "/_sandbox/stats"): stats,
+    ("POST", "/_sandbox/stats/reset"): stats_reset,
+    ("POST", "/_sandbox/faults"): add_fault,
+    ("GET", "/_sandbox/faults"): list_faults,
+    ("POST", "/_sandbox/faults/clear"): clear_faults,
+    ("POST", "/_sandbox/config"): config,
+    ("GET", "/_sandbox/config"): lambda sb, body: config(sb, {}),
+    ("POST", "/_sandbox/callback"): callback,
+    ("POST", "/_sandbox/push_event"): push_event,
+    ("GET", "/_sandbox/pushes"): pushes,
+    ("GET", "/_sandbox/messages"): messages,
+    ("POST", "/_sandbox/auth_code"): auth_code,
+}
