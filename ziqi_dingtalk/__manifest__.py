@@ -1,0 +1,22 @@
+{
+    "name": "DingTalk Integration (钉钉集成)",
+    "summary": "Join a company's DingTalk to Odoo: directory sync, events, sign-in, alerts",
+    "version": "18.0.1.0.0",
+    "category": "Human Resources",
+    "author": "ziqi",
+    "website": "https://github.com/ziqi/ziqi_dingtalk",
+    "license": "LGPL-3",
+    "depends": ["hr"],
+    "external_dependencies": {"python": ["pycryptodome", "requests"]},
+    "data": [
+        "security/ir.model.access.csv",
+        "views/res_config_settings_views.xml",
+    ],
+    "assets": {
+        "web.assets_tests": [
+            "ziqi_dingtalk/static/tests/tours/*.js",
+        ],
+    },
+    "installable": True,
+    "application": False,
+}

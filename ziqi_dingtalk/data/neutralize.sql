@@ -1,0 +1,7 @@
+-- a neutralized copy must not talk to the company's DingTalk: blank the app secret and callback keys,
+-- forget cached access tokens
+UPDATE res_company
+   SET dingtalk_app_secret = NULL,
+       dingtalk_callback_token = NULL,
+       dingtalk_aes_key = NULL;
+DELETE FROM ziqi_dingtalk_token;

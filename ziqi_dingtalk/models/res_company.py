@@ -1,0 +1,135 @@
+import re
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..dingtalk import client as dt_client
+from ..dingtalk import errors as dt_errors
+
+AES_KEY_RE = re.compile(r"^[A-Za-z0-9]{43}$")
+DEFAULT_OAPI_URL = "https://oapi.dingtalk.com"
+DEFAULT_API_URL = "https://api.dingtalk.com"
+DEFAULT_LOGIN_URL = "https://login.dingtalk.com"
+URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+# Codes DingTalk uses for credentials it does not accept (gettoken, v1.0 accessToken).
+BAD_CREDENTIALS = {"40096", "40089", "40001", "40013", "invalidClientIdOrSecret", "invalid.client"}
+IP_NOT_WHITELISTED = {"60020"}
+NO_PERMISSION = {"60011", "Forbidden.AccessDenied.AccessTokenPermissionDenied"}
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    dingtalk_agent_id = fields.Char("DingTalk AgentId", copy=False)
+    dingtalk_app_key = fields.Char("DingTalk AppKey", copy=False, help="Client ID of the internal app.")
+    dingtalk_app_secret = fields.Char(
+        "DingTalk AppSecret",
+        copy=False,
+        groups="base.group_system",
+        help="Client Secret of the internal app.",
+    )
+    dingtalk_corp_id = fields.Char("DingTalk CorpId", copy=False)
+    dingtalk_callback_token = fields.Char("Callback Token", copy=False, groups="base.group_system")
+    dingtalk_aes_key = fields.Char("Callback aes_key", copy=False, groups="base.group_system")
+    dingtalk_callback_receiver = fields.Selection(
+        [
+            ("app_key", "AppKey (events configured in the developer console)"),
+            ("corp_id", "CorpId (callback registered through the API)"),
+        ],
+        string="Callback Receiver Id",
+        default="app_key",
+        required=True,
+        help="Which id DingTalk puts in encrypted callbacks: the AppKey for apps whose events are "
+        "configured in the developer console, the CorpId for callbacks registered with register_call_back.",
+    )
+    dingtalk_alert_userid = fields.Char(
+        "Alert Recipient (DingTalk userid)", help="The DingTalk user who receives error alerts."
+    )
+    dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
+    dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)
+    dingtalk_login_url = fields.Char("DingTalk Login URL", default=DEFAULT_LOGIN_URL, required=True)
+
+    @api.constrains("dingtalk_aes_key")
+    def _check_dingtalk_aes_key(self):
+        for company in self.sudo():
+            key = company.dingtalk_aes_key
+            if key and not AES_KEY_RE.match(key):
+                raise ValidationError(
+                    self.env._(
+                        "The callback aes_key must be exactly 43 letters or digits (it has %(count)s "
+                        "characters). Use the Generate button or copy it again from the DingTalk console.",
+                        count=len(key),
+                    )
+                )
+
+    @api.constrains("dingtalk_oapi_url", "dingtalk_api_url", "dingtalk_login_url")
+    def _check_dingtalk_urls(self):
+        fnames = ("dingtalk_oapi_url", "dingtalk_api_url", "dingtalk_login_url")
+        for fname, url in ((fname, company[fname]) for company in self for fname in fnames):
+            if url and not URL_RE.match(url):
+                raise ValidationError(
+                    self.env._(
+                        "%(field)s must be an http(s) URL such as https://oapi.dingtalk.com, not %(url)r.",
+                        field=self._fields[fname].get_description(self.env)["string"],
+                        url=url,
+                    )
+                )
+
+    def _dingtalk_is_configured(self):
+        self.ensure_one()
+        company = self.sudo()
+        return bool(company.dingtalk_app_key and company.dingtalk_app_secret)
+
+    def _dingtalk_client(self):
+        """The one seam between Odoo and DingTalk: a protocol client for this company.
+
+        Built anew from the current settings on every call, so a settings change applies at
+        once; the access token is shared by all workers through ``ziqi.dingtalk.token``.
+        """
+        self.ensure_one()
+        if not self._dingtalk_is_configured():
+            raise UserError(
+                self.env._(
+                    "DingTalk is not configured for %(company)s: set the AppKey and AppSecret in Settings.",
+                    company=self.name,
+                )
+            )
+        company = self.sudo()
+        return dt_client.DingTalkClient(
+            company.dingtalk_app_key.strip(),
+            company.dingtalk_app_secret.strip(),
+            oapi_url=company.dingtalk_oapi_url,
+            api_url=company.dingtalk_api_url,
+            token_store=self.env["ziqi.dingtalk.token"]._store(company.dingtalk_app_key.strip()),
+        )
+
+    def _dingtalk_error_message(self, error):
+        """Plain, translated words for a DingTalk error, naming the usual fix."""
+        code = str(getattr(error, "errcode", "") or "")
+        sub_code = str(getattr(error, "sub_code", "") or "")
+        if isinstance(error, dt_errors.TransportError):
+            return self.env._("Odoo could not reach DingTalk: %(error)s", error=str(error))
+        if code in BAD_CREDENTIALS or sub_code in BAD_CREDENTIALS:
+            return self.env._(
+                "DingTalk does not accept this AppKey and AppSecret. Copy both again from the app's "
+                "Credentials page (凭证与基础信息) in the DingTalk developer console."
+            )
+        if code in IP_NOT_WHITELISTED or sub_code in IP_NOT_WHITELISTED:
+            return self.env._(
+                "This server's egress IP is not in the app's whitelist (60020). Add it in the developer "
+                "console under 开发管理 → 服务器出口IP. DingTalk said: %(message)s",
+                message=error.errmsg or "",
+            )
+        if code in NO_PERMISSION or sub_code in NO_PERMISSION:
+            return self.env._(
+                "The app lacks a permission (60011). Grant the contacts read permissions in the developer "
+                "console under 权限管理 and publish the app. DingTalk said: %(message)s",
+                message=error.errmsg or "",
+            )
+        return self.env._(
+            "DingTalk error %(code)s: %(message)s (request id %(request_id)s)",
+            code=code or sub_code,
+            message=error.errmsg or str(error),
+            request_id=getattr(error, "request_id", "") or "-",
+        )

@@ -1,0 +1,60 @@
+from odoo import fields, models
+
+from ..dingtalk import crypto as dt_crypto
+from ..dingtalk import errors as dt_errors
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    dingtalk_agent_id = fields.Char(related="company_id.dingtalk_agent_id", readonly=False)
+    dingtalk_app_key = fields.Char(related="company_id.dingtalk_app_key", readonly=False)
+    dingtalk_app_secret = fields.Char(related="company_id.dingtalk_app_secret", readonly=False)
+    dingtalk_corp_id = fields.Char(related="company_id.dingtalk_corp_id", readonly=False)
+    dingtalk_callback_token = fields.Char(related="company_id.dingtalk_callback_token", readonly=False)
+    dingtalk_aes_key = fields.Char(related="company_id.dingtalk_aes_key", readonly=False)
+    dingtalk_callback_receiver = fields.Selection(
+        related="company_id.dingtalk_callback_receiver", readonly=False
+    )
+    dingtalk_alert_userid = fields.Char(related="company_id.dingtalk_alert_userid", readonly=False)
+    dingtalk_oapi_url = fields.Char(related="company_id.dingtalk_oapi_url", readonly=False)
+    dingtalk_api_url = fields.Char(related="company_id.dingtalk_api_url", readonly=False)
+    dingtalk_login_url = fields.Char(related="company_id.dingtalk_login_url", readonly=False)
+
+    def action_dingtalk_generate_aes_key(self):
+        """Give the company a fresh callback aes_key (to paste into the DingTalk console)."""
+        self.ensure_one()
+        self.company_id.sudo().dingtalk_aes_key = dt_crypto.generate_aes_key()
+        return self._dingtalk_notification(
+            self.env._(
+                "A new aes_key was generated. Paste it into the DingTalk console (事件与回调) and save."
+            ),
+            "info",
+            reload=True,
+        )
+
+    def action_dingtalk_test_connection(self):
+        """Fetch an access token and read the root department: proves key, secret, IP and permission."""
+        self.ensure_one()
+        company = self.company_id
+        if not company._dingtalk_is_configured():
+            return self._dingtalk_notification(
+                self.env._("Set the AppKey and AppSecret in Settings first, then test the connection."),
+                "warning",
+            )
+        try:
+            client = company._dingtalk_client()
+            client.access_token(force=True)
+            client.department_get(1)
+        except dt_errors.DingTalkError as error:
+            return self._dingtalk_notification(company._dingtalk_error_message(error), "danger", sticky=True)
+        return self._dingtalk_notification(
+            self.env._("Connected to DingTalk: the app's credentials work and the directory can be read."),
+            "success",
+        )
+
+    def _dingtalk_notification(self, message, kind, sticky=False, reload=False):
+        params = {"title": self.env._("DingTalk"), "message": message, "type": kind, "sticky": sticky}
+        if reload:
+            params["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": params}

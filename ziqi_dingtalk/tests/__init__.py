@@ -1,0 +1,1 @@
+from . import test_settings, test_tour_settings

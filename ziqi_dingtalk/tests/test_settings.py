@@ -1,0 +1,115 @@
+from odoo.exceptions import AccessError, ValidationError
+from odoo.modules.neutralize import neutralize_database
+from odoo.tests import tagged
+
+from .common import SANDBOX_APP, DingTalkCase
+
+
+@tagged("post_install", "-at_install")
+class TestSettings(DingTalkCase):
+    def _settings(self, **vals):
+        return self.env["res.config.settings"].create(vals)
+
+    def _test_connection(self):
+        return self._settings().action_dingtalk_test_connection()["params"]
+
+    def test_settings_are_stored_per_company(self):
+        other = self.env["res.company"].create({"name": "钉钉分公司"})
+        self._settings(dingtalk_app_key="key-main", dingtalk_aes_key="A" * 43).execute()
+        self.env["res.config.settings"].with_company(other).create(
+            {"dingtalk_app_key": "key-other"}
+        ).execute()
+        self.assertEqual(self.company.dingtalk_app_key, "key-main")
+        self.assertEqual(other.dingtalk_app_key, "key-other")
+        self.assertFalse(other.sudo().dingtalk_aes_key)
+        self.assertEqual(other.dingtalk_oapi_url, "https://oapi.dingtalk.com")
+        self.assertEqual(other.dingtalk_callback_receiver, "app_key")
+
+    def test_aes_key_must_be_43_letters_or_digits(self):
+        for bad in ("A" * 42, "A" * 44, "A" * 42 + "=", "中" * 43, "A" * 42 + " "):
+            with self.subTest(key=bad), self.assertRaises(ValidationError):
+                self.company.sudo().dingtalk_aes_key = bad
+                self.company.flush_recordset()
+        self.company.sudo().dingtalk_aes_key = "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij"
+
+    def test_generate_aes_key(self):
+        self.company.sudo().dingtalk_aes_key = "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij"
+        action = self._settings().action_dingtalk_generate_aes_key()
+        key = self.company.sudo().dingtalk_aes_key
+        self.assertRegex(key, r"^[A-Za-z0-9]{43}$")
+        self.assertNotEqual(key, "4g5j64qlyl3zvetqxz5jiocdr586fn2zvjpa8zls3ij")
+        self.assertEqual(action["params"]["next"]["tag"], "soft_reload")
+
+    def test_urls_are_validated(self):
+        with self.assertRaises(ValidationError):
+            self._settings(dingtalk_oapi_url="oapi.dingtalk.com")
+
+    def test_secrets_are_for_system_admins_only(self):
+        hr_manager = self.env["res.users"].create(
+            {
+                "name": "HR 经理",
+                "login": "hr_manager_dt",
+                "groups_id": [(6, 0, [self.env.ref("hr.group_hr_manager").id])],
+            }
+        )
+        company = self.company.with_user(hr_manager)
+        self.assertEqual(company.dingtalk_app_key, SANDBOX_APP["app_key"])
+        for secret in ("dingtalk_app_secret", "dingtalk_callback_token", "dingtalk_aes_key"):
+            with self.subTest(field=secret), self.assertRaises(AccessError):
+                company.read([secret])
+
+    def test_neutralize_blanks_secrets_and_tokens(self):
+        self.company.sudo().write({"dingtalk_callback_token": "tok", "dingtalk_aes_key": "A" * 43})
+        self.env.flush_all()
+        neutralize_database(self.env.cr)
+        self.env.invalidate_all()
+        company = self.company.sudo()
+        self.assertFalse(company.dingtalk_app_secret)
+        self.assertFalse(company.dingtalk_callback_token)
+        self.assertFalse(company.dingtalk_aes_key)
+        self.assertEqual(company.dingtalk_app_key, SANDBOX_APP["app_key"], "non-secret settings stay")
+
+    def test_test_connection_succeeds_and_caches_the_token(self):
+        self.sandbox.control("stats/reset", {})
+        params = self._test_connection()
+        self.assertEqual(params["type"], "success", params["message"])
+        calls = self.sandbox.stats()
+        self.assertEqual(calls.get("/gettoken"), 1)
+        self.assertEqual(calls.get("/topapi/v2/department/get"), 1)
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT expires_at FROM ziqi_dingtalk_token WHERE app_key = %s", [SANDBOX_APP["app_key"]]
+            )
+            self.assertTrue(cr.fetchone(), "the token is cached in the database for every worker")
+
+    def test_test_connection_names_the_fix(self):
+        self.company.sudo().dingtalk_app_secret = "wrong-secret"
+        params = self._test_connection()
+        self.assertEqual(params["type"], "danger")
+        self.assertIn("AppKey and AppSecret", params["message"])
+        self.company.sudo().dingtalk_app_secret = SANDBOX_APP["app_secret"]
+        for errcode, words in ((60020, "whitelist"), (60011, "permission")):
+            with self.subTest(errcode=errcode):
+                self.sandbox_fault("/topapi/v2/department/get", errcode=errcode, count=1)
+                params = self._test_connection()
+                self.assertEqual(params["type"], "danger")
+                self.assertIn(words, params["message"])
+                self.assertIn(str(errcode), params["message"])
+
+    def test_unreachable_dingtalk_is_reported(self):
+        self.company.sudo().dingtalk_oapi_url = "http://127.0.0.1:9"
+        params = self._test_connection()
+        self.assertEqual(params["type"], "danger")
+        self.assertIn("could not reach DingTalk", params["message"])
+
+    def test_changes_apply_without_restart(self):
+        self._settings(dingtalk_app_secret="wrong-secret").execute()
+        self.assertEqual(self._test_connection()["type"], "danger")
+        self._settings(dingtalk_app_secret=SANDBOX_APP["app_secret"]).execute()
+        self.assertEqual(self._test_connection()["type"], "success")
+
+    def test_missing_credentials_is_a_clear_error(self):
+        self.company.sudo().dingtalk_app_secret = False
+        params = self._test_connection()
+        self.assertEqual(params["type"], "warning")
+        self.assertIn("AppKey and AppSecret in Settings", params["message"])

@@ -1,0 +1,26 @@
+from odoo.tests import HttpCase, tagged
+
+from .common import DingTalkSandboxMixin
+
+SETTINGS_URL = "/web#action=base_setup.action_general_configuration"
+
+
+@tagged("post_install", "-at_install")
+class TestSettingsTour(DingTalkSandboxMixin, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_sandbox()
+        cls.configure_company(cls.env.company)
+
+    def test_settings_page_english(self):
+        self.start_tour(SETTINGS_URL, "ziqi_dingtalk_settings", login="admin")
+        self.assertRegex(self.env.company.sudo().dingtalk_aes_key, r"^[A-Za-z0-9]{43}$")
+        self.assertEqual(self.env.company.dingtalk_alert_userid, "manager4521")
+
+    def test_settings_page_chinese(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        modules = ["base", "web", "base_setup", "ziqi_dingtalk"]
+        self.env["ir.module.module"]._load_module_terms(modules, ["zh_CN"])
+        self.env.ref("base.user_admin").lang = "zh_CN"
+        self.start_tour(SETTINGS_URL, "ziqi_dingtalk_settings_zh", login="admin")
