@@ -1,0 +1,31 @@
+# Shared settings for the bin/ scripts (sourced, not run).
+# ODOO_SRC: an Odoo 18.0 source tree (default /opt/odoo18); VENV: the project's virtualenv.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ODOO_SRC="${ODOO_SRC:-/opt/odoo18}"
+VENV="${VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+VAR="$ROOT/var"
+DB_HOST="${PGHOST:-127.0.0.1}"
+DB_PORT="${PGPORT:-5432}"
+DB_USER="${PGUSER:-root}"
+export PGHOST="$DB_HOST" PGPORT="$DB_PORT" PGUSER="$DB_USER"
+
+die() { echo "error: $*" >&2; exit 1; }
+
+check_odoo_src() {
+    [ -f "$ODOO_SRC/odoo-bin" ] && [ -d "$ODOO_SRC/odoo/addons/base" ] && [ -d "$ODOO_SRC/addons/hr" ] \
+        || die "no Odoo 18.0 source found at ODOO_SRC=$ODOO_SRC (it needs odoo-bin, odoo/addons/base and addons/hr).
+Put an Odoo 18.0 Community tree there, or set ODOO_SRC to where it is (see README.rst)."
+    grep -q "version_info = (18, 0" "$ODOO_SRC/odoo/release.py" \
+        || die "the Odoo source at $ODOO_SRC is not 18.0 (odoo/release.py)."
+}
+
+addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
+
+# odoo_bin [shell|...] ARGS: odoo-bin (optionally a subcommand) with this project's addons path and database
+odoo_bin() {
+    local cmd=()
+    case "${1:-}" in shell|neutralize|populate|i18n) cmd=("$1"); shift ;; esac
+    "$PY" "$ODOO_SRC/odoo-bin" "${cmd[@]}" --addons-path="$(addons_path)" --db_host="$DB_HOST" \
+    --db_port="$DB_PORT" --db_user="$DB_USER" "$@"
+}
