@@ -129,6 +129,25 @@ def test_shared_token_store(org):
     assert sandbox_calls(org, "/gettoken") == 1
 
 
+class CountingStore(MemoryTokenStore):
+    """A shared store (like Odoo's database row) that counts its reads."""
+
+    reads = 0
+
+    def get(self):
+        self.reads += 1
+        return super().get()
+
+
+def test_shared_store_is_read_once_per_client_not_per_call(org):
+    store = CountingStore()
+    client = make_client(org, token_store=store)
+    for n in range(1, 6):
+        client.user_get(f"u{n:04d}")
+    assert store.reads <= 2  # the first look-up, and the re-read under the lock before fetching
+    assert sandbox_calls(org, "/gettoken") == 1
+
+
 def test_token_refreshed_five_minutes_before_expiry(org):
     now = [1_000_000.0]
     client = make_client(org, clock=lambda: now[0])

@@ -222,6 +222,7 @@ class DingTalkClient:
         self._limiter = RateLimiter(qps, LIMIT_PERIOD) if qps else None
         self._session = session if session is not None else _new_session()
         self._token_lock = threading.Lock()
+        self._token = None  # (token, expires_at) last read from or written to the store
         self._stats_lock = threading.Lock()
         self._stats = collections.Counter()
 
@@ -243,21 +244,28 @@ class DingTalkClient:
     # --- access token ---
 
     def access_token(self, force=False):
-        """The app access token: from the store, or fetched with gettoken when missing or nearly expired."""
+        """The app access token: from memory or the store, or fetched with gettoken when missing or nearly
+        expired. The store is read only when this client has no valid token of its own, so a shared (database)
+        store costs one read per client, not one per call."""
         if force:
-            return self._refresh_token(stale=self._stored_token())
-        return self._stored_token() or self._refresh_token(stale=None)
+            return self._refresh_token(stale=self._known_token())
+        return self._known_token() or self._refresh_token(stale=None)
 
-    def _stored_token(self):
-        cached = self.token_store.get()
-        if cached and cached[0] and cached[1] > self._clock():
-            return cached[0]
-        return None
+    def _valid(self, cached):
+        return cached[0] if cached and cached[0] and cached[1] > self._clock() else None
+
+    def _known_token(self):
+        token = self._valid(self._token)
+        if token is None:
+            self._token = self.token_store.get()
+            token = self._valid(self._token)
+        return token
 
     def _refresh_token(self, stale):
         """Fetch a new token unless another thread or process already replaced ``stale`` in the store."""
         with self._token_lock:
-            token = self._stored_token()
+            self._token = self.token_store.get()
+            token = self._valid(self._token)
             if token and token != stale:
                 return token
             return self._fetch_token()
@@ -271,6 +279,7 @@ class DingTalkClient:
         expires_in = int(body.get("expires_in") or 7200)
         expires_at = self._clock() + expires_in - min(REFRESH_MARGIN, expires_in // 10)
         self.token_store.set(token, expires_at)
+        self._token = (token, expires_at)
         _logger.info("DingTalk access token fetched for app %s (expires in %ss)", self.app_key, expires_in)
         return token
 
