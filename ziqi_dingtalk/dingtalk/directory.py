@@ -1,0 +1,262 @@
+"""Concurrent read of a whole DingTalk organisation (departments, users, roles) for a full sync.
+
+Threads here only make HTTP calls through one (thread-safe) :class:`~.client.DingTalkClient`; results go
+through a bounded queue to the consumer, which iterates in its own thread (for Odoo: the one holding the
+cursor). Each API path is a *lane* with its own share of the pool, so threads waiting for one path's
+rate limiter never hold up another path: the walk takes about max(calls per path) / qps seconds, not
+the sum. The client counts the calls per path (``client.stats``).
+"""
+
+import collections
+import functools
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .client import USER_LIST_MAX
+from .errors import APIError, NotFound, TransportError
+
+_logger = logging.getLogger(__name__)
+
+ROOT_DEPT_ID = 1
+LISTSUBID = "/topapi/v2/department/listsubid"
+DEPT_GET = "/topapi/v2/department/get"
+USER_LIST = "/topapi/v2/user/list"
+ROLE_LIST = "/topapi/role/list"
+ROLE_MEMBERS = "/topapi/role/simplelist"
+KINDS = ("dept", "user", "role", "role_members")
+_DONE = object()  # end of the walk (queue sentinel)
+_PUT_POLL = 0.1  # seconds between checks of the stop flag while the queue is full
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing read from DingTalk.
+
+    ``kind`` / ``key`` / ``payload``: ``dept`` / dept_id (str) / the department/get result; ``user`` /
+    userid / the user object of topapi/v2/user/list; ``role`` / role id (str) / ``{id, name, group_id,
+    group_name}``; ``role_members`` / role id (str) / ``{role_id, userids}`` (the complete member list).
+    """
+
+    kind: str
+    key: str
+    payload: dict
+
+
+@dataclass
+class FetchError:
+    """A call that failed (after the client's own retries); the walk went on without its result."""
+
+    api: str
+    key: str
+    errcode: object
+    errmsg: str
+    request_id: str | None
+
+    @classmethod
+    def from_exception(cls, api, key, error):
+        """From an APIError or a TransportError (errcode and request_id None: DingTalk did not answer)."""
+        errcode, request_id = getattr(error, "errcode", None), getattr(error, "request_id", None)
+        return cls(getattr(error, "api", None) or api, str(key), errcode, str(error), request_id)
+
+
+class DirectoryWalker:
+    """Iterate over every department, user and role of the organisation, fetched concurrently.
+
+    ``for item in DirectoryWalker(client): ...`` yields :class:`Item` objects in completion order, each
+    user once. Afterwards ``complete`` is True only when every call succeeded (a department that vanished
+    during the walk, DingTalk 60003, is skipped without harm); ``errors`` lists the :class:`FetchError`
+    of the others and ``counts`` the items yielded per kind. Closing the iterator early stops the walk.
+    """
+
+    def __init__(self, client, *, departments=True, users=True, roles=True, workers=12, language="zh_CN"):
+        self.client = client
+        self.departments = departments
+        self.users = users
+        self.roles = roles
+        self.workers = max(1, workers)
+        self.language = language
+        self.complete = False
+        self.errors = []
+        self.counts = dict.fromkeys(KINDS, 0)
+
+    # --- consumer side (caller's thread) ---
+
+    def __iter__(self):
+        self.complete, self.errors, self.counts = False, [], dict.fromkeys(KINDS, 0)
+        lanes = 1 + sum(map(bool, (self.departments, self.users, self.roles)))  # "tree" is always walked
+        self._results = queue.Queue(maxsize=4 * self.workers)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._waiting = collections.defaultdict(collections.deque)
+        self._running = collections.Counter()
+        self._lane_cap = max(1, self.workers // lanes)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dingtalk-directory")
+        try:
+            yield from self._consume()
+        finally:
+            self._stop.set()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _consume(self):
+        seen_users = set()
+        self._submit("tree", self._start)
+        while (message := self._results.get()) is not _DONE:
+            if isinstance(message, FetchError):
+                _logger.warning(
+                    "DingTalk directory: %s %s failed: %s", message.api, message.key, message.errmsg
+                )
+                self.errors.append(message)
+            elif isinstance(message, BaseException):
+                raise message
+            else:
+                for item in message:
+                    if item.kind == "user":
+                        if item.key in seen_users:
+                            continue
+                        seen_users.add(item.key)
+                    self.counts[item.kind] += 1
+                    yield item
+        self.complete = not self.errors
+
+    # --- scheduling (any thread) ---
+
+    def _submit(self, lane, task, *args):
+        """Run ``task(*args)`` in ``lane``: at most ``_lane_cap`` threads per lane, the rest wait in line."""
+        if self._stop.is_set():
+            return
+        with self._lock:
+            self._pending += 1
+            if self._running[lane] >= self._lane_cap:
+                self._waiting[lane].append((task, args))
+                return
+            self._running[lane] += 1
+        self._pool.submit(self._run_lane, lane, task, args)
+
+    def _run_lane(self, lane, task, args):
+        """Worker loop of one lane thread: run tasks of this lane until its line is empty."""
+        while not self._stop.is_set():
+            try:
+                task(*args)
+            except Exception as error:  # a bug, not a DingTalk error: hand it to the consumer
+                self._put(error)
+            with self._lock:
+                self._pending -= 1
+                done = self._pending == 0
+                if self._waiting[lane]:
+                    task, args = self._waiting[lane].popleft()
+                else:
+                    self._running[lane] -= 1
+                    task = None
+            if done:
+                self._put(_DONE)
+            if task is None:
+                return
+
+    def _put(self, message):
+        """Queue ``message`` for the consumer; False when the walk was stopped meanwhile."""
+        while not self._stop.is_set():
+            try:
+                self._results.put(message, timeout=_PUT_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _call(self, api, key, fetch, *, vanished_ok=False):
+        """``fetch()``, or None when it failed (see :meth:`_record`)."""
+        try:
+            return fetch()
+        except (APIError, TransportError) as error:
+            self._record(api, key, error, vanished_ok)
+            return None
+
+    def _guarded(self, api, key, iterator, *, vanished_ok=False):
+        """The items of ``iterator`` until it ends or fails (see :meth:`_record`)."""
+        try:
+            yield from iterator
+        except (APIError, TransportError) as error:
+            self._record(api, key, error, vanished_ok)
+
+    def _record(self, api, key, error, vanished_ok):
+        """Queue a FetchError, unless the department vanished meanwhile (NotFound) and ``vanished_ok``."""
+        if not (vanished_ok and isinstance(error, NotFound)):
+            self._put(FetchError.from_exception(api, key, error))
+
+    # --- tasks (pool threads) ---
+
+    def _start(self):
+        """First task: every other one descends from it, so the pending count only reaches 0 at the end."""
+        if self.roles:
+            self._submit("roles", self._list_roles)
+        self._schedule_dept(ROOT_DEPT_ID)
+        self._walk_dept(ROOT_DEPT_ID)
+
+    def _walk_dept(self, dept_id):
+        """List the children of ``dept_id`` and schedule the work for each of them."""
+        fetch = functools.partial(self.client.department_listsubid, dept_id)
+        for child in self._call(LISTSUBID, dept_id, fetch, vanished_ok=True) or ():
+            self._submit("tree", self._walk_dept, child)
+            self._schedule_dept(child)
+
+    def _schedule_dept(self, dept_id):
+        if self.departments:
+            self._submit("dept", self._get_dept, dept_id)
+        if self.users:
+            self._submit("users", self._list_users, dept_id)
+
+    def _get_dept(self, dept_id):
+        fetch = functools.partial(self.client.department_get, dept_id, self.language)
+        dept = self._call(DEPT_GET, dept_id, fetch, vanished_ok=True)
+        if dept is not None:
+            self._put([Item("dept", str(dept_id), dept)])
+
+    def _list_users(self, dept_id):
+        """Page through the direct members of ``dept_id``, queueing each page as it arrives."""
+        users = self.client.iter_user_list(dept_id, language=self.language)
+        for page in self._guarded(USER_LIST, dept_id, _pages(users, USER_LIST_MAX), vanished_ok=True):
+            if not self._put([Item("user", user["userid"], user) for user in page]):
+                return
+
+    def _list_roles(self):
+        """Queue every role (role groups flattened) and schedule the member list of each."""
+        for group in self._guarded(ROLE_LIST, "", self.client.iter_roles()):
+            items = [_role_item(group, role) for role in group.get("roles") or ()]
+            if not self._put(items):
+                return
+            for item in items:
+                self._submit("roles", self._list_role_members, item.payload["id"])
+
+    def _list_role_members(self, role_id):
+        """Queue the member list of ``role_id`` once it is complete."""
+        members = self._call(ROLE_MEMBERS, role_id, functools.partial(self._role_member_ids, role_id))
+        if members is not None:
+            self._put([Item("role_members", str(role_id), {"role_id": role_id, "userids": members})])
+
+    def _role_member_ids(self, role_id):
+        return [member["userid"] for member in self.client.iter_role_members(role_id)]
+
+
+def _pages(items, size):
+    """Group an iterator into lists of ``size`` (the client's paging generators yield items one by one)."""
+    page = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _role_item(group, role):
+    payload = {
+        "id": role["id"],
+        "name": role.get("name"),
+        "group_id": group.get("groupId"),
+        "group_name": group.get("name"),
+    }
+    return Item("role", str(role["id"]), payload)
