@@ -316,8 +316,10 @@ def test_errcode_string_zero_is_success(client, org):
         "<html><body>访问被拒绝</body></html>",
         {"status": 1111, "wait": 5, "source": "x5", "punish": "deny"},
         "[1]",
+        "",
+        {"result": {"has_more": False, "list": []}},
     ],
-    ids=["html", "ip-ban", "json-list"],
+    ids=["html", "ip-ban", "json-list", "empty-body", "no-errcode"],
 )
 def test_non_dingtalk_answers_become_transport_errors(client, org, body):
     fault(org, USER_GET, body=body)

@@ -136,6 +136,13 @@ def _oapi_result(response, path):
     body = _json_body(response, path)
     if "errcode" not in body and not response.ok:
         return _api_result(response, path, body)
+    if "errcode" not in body:
+        # every oapi answer carries errcode; an empty or foreign 200 must never pass for "no results"
+        raise TransportError(
+            f"DingTalk {path} answered HTTP {response.status_code} without an errcode",
+            api=path,
+            http_status=response.status_code,
+        )
     errcode = _coerce_code(body.get("errcode", 0))
     if errcode != 0:
         raise make_api_error(
@@ -147,8 +154,7 @@ def _oapi_result(response, path):
             http_status=response.status_code,
             api=path,
         )
-    if "errcode" in body:
-        body["errcode"] = 0
+    body["errcode"] = 0
     return body
 
 
