@@ -10,7 +10,12 @@
     "external_dependencies": {"python": ["pycryptodome", "requests"]},
     "data": [
         "security/ir.model.access.csv",
+        "data/ir_cron_data.xml",
+        "views/ziqi_dingtalk_sync_run_views.xml",
+        "views/ziqi_dingtalk_role_views.xml",
+        "views/hr_views.xml",
         "views/res_config_settings_views.xml",
+        "views/menus.xml",
     ],
     "assets": {
         "web.assets_tests": [

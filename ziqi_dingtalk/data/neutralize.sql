@@ -5,3 +5,8 @@ UPDATE res_company
        dingtalk_callback_token = NULL,
        dingtalk_aes_key = NULL;
 DELETE FROM ziqi_dingtalk_token;
+-- and must not sync on its own
+UPDATE ir_cron
+   SET active = false
+ WHERE id IN (SELECT res_id FROM ir_model_data
+               WHERE module = 'ziqi_dingtalk' AND model = 'ir.cron');

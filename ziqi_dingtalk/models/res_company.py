@@ -1,3 +1,4 @@
+import logging
 import re
 
 from odoo import api, fields, models
@@ -5,6 +6,8 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..dingtalk import client as dt_client
 from ..dingtalk import errors as dt_errors
+
+_logger = logging.getLogger(__name__)
 
 AES_KEY_RE = re.compile(r"^[A-Za-z0-9]{43}$")
 DEFAULT_OAPI_URL = "https://oapi.dingtalk.com"
@@ -46,6 +49,26 @@ class ResCompany(models.Model):
     dingtalk_alert_userid = fields.Char(
         "Alert Recipient (DingTalk userid)", help="The DingTalk user who receives error alerts."
     )
+    dingtalk_login_field = fields.Selection(
+        [("userid", "DingTalk userid"), ("mobile", "Mobile"), ("email", "Email")],
+        string="Login of Synced Users",
+        default="userid",
+        required=True,
+        help="What becomes the login of a user created by the sync. "
+        "An existing user's login is never changed.",
+    )
+    dingtalk_match_existing = fields.Boolean(
+        "Match Existing People",
+        default=True,
+        help="On the first sync, bind DingTalk people to existing employees and users with the same email "
+        "or mobile instead of creating new ones.",
+    )
+    dingtalk_archive_threshold = fields.Float(
+        "Archive Safety Threshold (%)",
+        default=10.0,
+        help="A sync that would archive more than this share of the synced people stops before archiving "
+        "anyone and alerts the admin.",
+    )
     dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
     dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)
     dingtalk_login_url = fields.Char("DingTalk Login URL", default=DEFAULT_LOGIN_URL, required=True)
@@ -62,6 +85,11 @@ class ResCompany(models.Model):
                         count=len(key),
                     )
                 )
+
+    @api.constrains("dingtalk_archive_threshold")
+    def _check_dingtalk_archive_threshold(self):
+        if any(not 0 <= company.dingtalk_archive_threshold <= 100 for company in self):
+            raise ValidationError(self.env._("The archive safety threshold is a percentage from 0 to 100."))
 
     @api.constrains("dingtalk_oapi_url", "dingtalk_api_url", "dingtalk_login_url")
     def _check_dingtalk_urls(self):
@@ -133,3 +161,39 @@ class ResCompany(models.Model):
             message=error.errmsg or str(error),
             request_id=getattr(error, "request_id", "") or "-",
         )
+
+    def _dingtalk_alert_sync(self, run):
+        """Tell the alert recipient over DingTalk that a sync run failed or stopped; never raises."""
+        self.ensure_one()
+        text = self.env._(
+            "[Odoo] DingTalk sync #%(id)s of %(company)s ended %(state)s: %(summary)s. "
+            "Errors: %(errors)s. %(first)s",
+            id=run.id,
+            company=self.name,
+            state=dict(run._fields["state"]._description_selection(self.env))[run.state],
+            summary=run.summary or "-",
+            errors=run.error_count,
+            first=run.log_ids[:1].message or "",
+        )
+        self._dingtalk_alert(text)
+
+    def _dingtalk_alert(self, text):
+        """Send ``text`` as a work notification to the configured alert recipient; log, never raise."""
+        company = self.sudo()
+        if not (
+            company.dingtalk_alert_userid and company.dingtalk_agent_id and company._dingtalk_is_configured()
+        ):
+            _logger.warning("DingTalk alert not sent (no alert recipient or AgentId configured): %s", text)
+            return False
+        try:
+            company._dingtalk_client().send_work_notification(
+                company.dingtalk_agent_id,
+                {"msgtype": "text", "text": {"content": text[:1800]}},
+                userid_list=[company.dingtalk_alert_userid],
+            )
+        except (dt_errors.DingTalkError, ValueError) as error:
+            _logger.warning(
+                "DingTalk alert could not be sent to %s: %s", company.dingtalk_alert_userid, error
+            )
+            return False
+        return True

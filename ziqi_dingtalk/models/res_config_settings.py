@@ -17,6 +17,9 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.dingtalk_callback_receiver", readonly=False
     )
     dingtalk_alert_userid = fields.Char(related="company_id.dingtalk_alert_userid", readonly=False)
+    dingtalk_login_field = fields.Selection(related="company_id.dingtalk_login_field", readonly=False)
+    dingtalk_match_existing = fields.Boolean(related="company_id.dingtalk_match_existing", readonly=False)
+    dingtalk_archive_threshold = fields.Float(related="company_id.dingtalk_archive_threshold", readonly=False)
     dingtalk_oapi_url = fields.Char(related="company_id.dingtalk_oapi_url", readonly=False)
     dingtalk_api_url = fields.Char(related="company_id.dingtalk_api_url", readonly=False)
     dingtalk_login_url = fields.Char(related="company_id.dingtalk_login_url", readonly=False)
@@ -58,3 +61,23 @@ class ResConfigSettings(models.TransientModel):
         if reload:
             params["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
         return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
+
+    def _dingtalk_queue_sync(self, kind):
+        self.ensure_one()
+        run = self.env["ziqi.dingtalk.sync.run"]._queue(self.company_id, kind, "manual")
+        return run.get_formview_action()
+
+    def action_dingtalk_sync_all(self):
+        return self._dingtalk_queue_sync("all")
+
+    def action_dingtalk_sync_departments(self):
+        return self._dingtalk_queue_sync("departments")
+
+    def action_dingtalk_sync_users(self):
+        return self._dingtalk_queue_sync("users")
+
+    def action_dingtalk_sync_roles(self):
+        return self._dingtalk_queue_sync("roles")
+
+    def action_dingtalk_open_schedule(self):
+        return self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_sync_schedule").get_formview_action()

@@ -1,0 +1,248 @@
+"""Benchmark a full DingTalk directory sync, a no-change resync, and the ORM floor, in one Odoo process.
+
+    bin/bench-sync --users 10000 --departments 500 --roles 50 --latency-ms 30
+    bin/bench-sync --dingtalk-url http://127.0.0.1:18080 --app-key K --app-secret S  # a running server
+
+Prints one JSON line. The sync runs as the cron runs it: one step per transaction. "floor" is the time this
+Odoo takes to batch-create the same numbers of bare departments, users and employees (rolled back).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ODOO_SRC = Path(os.environ.get("ODOO_SRC", "/opt/odoo18"))
+sys.path.insert(0, str(ODOO_SRC))
+
+import odoo  # noqa: E402
+from odoo import SUPERUSER_ID, api  # noqa: E402
+
+QUIET = {
+    "tracking_disable": True,
+    "mail_create_nolog": True,
+    "mail_create_nosubscribe": True,
+    "mail_notrack": True,
+    "no_reset_password": True,
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--departments", type=int, default=500)
+    parser.add_argument("--roles", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=30)
+    parser.add_argument("--qps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--dingtalk-url", help="a DingTalk-compatible server already running (no sandbox started)"
+    )
+    parser.add_argument("--app-key", default="dingsandboxappkey0001")
+    parser.add_argument("--app-secret", default="sandbox-app-secret")
+    parser.add_argument("--db", default="ziqi_bench")
+    parser.add_argument("--skip-floor", action="store_true")
+    return parser.parse_args()
+
+
+def start_sandbox(args):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dingtalk_sandbox",
+            "--port",
+            "0",
+            "--users",
+            str(args.users),
+            "--departments",
+            str(args.departments),
+            "--roles",
+            str(args.roles),
+            "--seed",
+            str(args.seed),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--qps",
+            str(args.qps),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("SANDBOX READY"):
+        sys.exit(f"the sandbox did not start: {line!r}")
+    return proc, line.split()[-1]
+
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_sync(registry, company_id, samples):
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        run_id = (
+            env["ziqi.dingtalk.sync.run"]._queue(env["res.company"].browse(company_id), "all", "shell").id
+        )
+    started = time.monotonic()
+    active = True
+    while active:
+        with registry.cursor() as cr:
+            run = api.Environment(cr, SUPERUSER_ID, {})["ziqi.dingtalk.sync.run"].browse(run_id)
+            active = run._step_locked()
+            samples.append(round(rss_mb()))
+            if not active:
+                return time.monotonic() - started, {
+                    "state": run.state,
+                    "api_calls": run.api_calls,
+                    "records_written": run.records_written,
+                    "stats": run.stats,
+                    "errors": run.error_count,
+                    "walk_complete": run.walk_complete,
+                }
+
+
+def measure_floor(registry, company_id, departments, users):
+    """Batch-create bare departments, users and employees, timed, then roll back."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, QUIET)
+        group_user = env.ref("base.group_user").id
+        started = time.monotonic()
+        env["hr.department"].create(
+            [{"name": f"floor dept {n}", "company_id": company_id} for n in range(departments)]
+        )
+        created = env["res.users"]
+        for start in range(0, users, 2000):
+            created |= env["res.users"].create(
+                [
+                    {
+                        "name": f"floor user {n}",
+                        "login": f"floor{n}",
+                        "company_id": company_id,
+                        "company_ids": [(6, 0, [company_id])],
+                        "groups_id": [(6, 0, [group_user])],
+                    }
+                    for n in range(start, min(users, start + 2000))
+                ]
+            )
+        for start in range(0, users, 2000):
+            chunk = created[start : start + 2000]
+            env["hr.employee"].create(
+                [{"name": u.name, "user_id": u.id, "company_id": company_id} for u in chunk]
+            )
+        env.flush_all()
+        elapsed = time.monotonic() - started
+        cr.rollback()
+    return elapsed
+
+
+def main():
+    args = parse_args()
+    sandbox = None
+    url = args.dingtalk_url
+    if not url:
+        sandbox, url = start_sandbox(args)
+    try:
+        subprocess.run(["dropdb", "--if-exists", args.db], check=True, stderr=subprocess.DEVNULL)
+        addons = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}"
+        subprocess.run(
+            [
+                sys.executable,
+                str(ODOO_SRC / "odoo-bin"),
+                f"--addons-path={addons}",
+                "-d",
+                args.db,
+                "--db_host",
+                os.environ.get("PGHOST", "127.0.0.1"),
+                "--db_user",
+                os.environ.get("PGUSER", "root"),
+                "-i",
+                "ziqi_dingtalk",
+                "--without-demo=all",
+                "--stop-after-init",
+                "--log-level=error",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        odoo.tools.config.parse_config(
+            [
+                f"--addons-path={addons}",
+                "-d",
+                args.db,
+                "--db_host",
+                os.environ.get("PGHOST", "127.0.0.1"),
+                "--db_user",
+                os.environ.get("PGUSER", "root"),
+                "--log-level=warn",
+            ],
+            setup_logging=True,
+        )
+        registry = odoo.modules.registry.Registry(args.db)
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env.company
+            company.write(
+                {
+                    "dingtalk_app_key": args.app_key,
+                    "dingtalk_app_secret": args.app_secret,
+                    "dingtalk_oapi_url": url,
+                    "dingtalk_api_url": url,
+                    "dingtalk_login_url": url,
+                }
+            )
+            company_id = company.id
+        samples_first, samples_second = [], []
+        first_s, first = run_sync(registry, company_id, samples_first)
+        peak_sync = rss_mb()
+        second_s, second = run_sync(registry, company_id, samples_second)
+        calls = first["api_calls"]
+        lower_bound = max(count / args.qps for path, count in calls.items() if path != "/gettoken")
+        stats = first["stats"]
+        floor = (
+            None
+            if args.skip_floor
+            else measure_floor(
+                registry, company_id, stats["departments"]["created"], stats["users"]["created"]
+            )
+        )
+        result = {
+            "users": args.users,
+            "departments": args.departments,
+            "roles": args.roles,
+            "latency_ms": args.latency_ms,
+            "qps": args.qps,
+            "initial_sync_s": round(first_s, 1),
+            "resync_s": round(second_s, 1),
+            "state": [first["state"], second["state"]],
+            "walk_complete": first["walk_complete"],
+            "api_calls": calls,
+            "api_lower_bound_s": round(lower_bound, 1),
+            "orm_floor_s": floor and round(floor, 1),
+            "initial_ratio": floor and round(first_s / (lower_bound + floor), 2),
+            "resync_ratio": round(second_s / lower_bound, 2),
+            "records_written": [first["records_written"], second["records_written"]],
+            "created": {kind: counts.get("created", 0) for kind, counts in stats.items()},
+            "errors": [first["errors"], second["errors"]],
+            "peak_rss_mb": round(peak_sync),
+            "rss_mb_per_step": samples_first,
+        }
+        print(json.dumps(result, ensure_ascii=False))
+    finally:
+        if sandbox:
+            sandbox.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+from odoo import fields, models
+
+
+class HrDepartment(models.Model):
+    _inherit = "hr.department"
+
+    dingtalk_id = fields.Char("DingTalk Department Id", copy=False, index=True, readonly=True)
+    dingtalk_order = fields.Integer("DingTalk Order", copy=False, readonly=True)
+    dingtalk_manager_userids = fields.Char(
+        "DingTalk Managers", copy=False, readonly=True, help="dept_manager_userid_list, comma-separated."
+    )
+
+    _sql_constraints = [
+        (
+            "dingtalk_id_company_uniq",
+            "unique(company_id, dingtalk_id)",
+            "A DingTalk department is bound to one department per company.",
+        )
+    ]
+
+    def _prepare_dingtalk_vals(self, payload):
+        """Mapper: department/get result → hr.department values (the parent is resolved by the sync)."""
+        managers = payload.get("dept_manager_userid_list") or []
+        return {
+            "name": (payload.get("name") or "").strip() or str(payload["dept_id"]),
+            "dingtalk_order": int(payload.get("order") or 0),
+            "dingtalk_manager_userids": ",".join(managers) or False,
+        }

@@ -1,0 +1,196 @@
+"""The last steps of the synchronizer: roles, role groups, managers and leavers."""
+
+import collections
+
+from odoo import models
+
+from .ziqi_dingtalk_sync_apply import _changes
+
+PROTECTED_USERS = ("base.user_root", "base.user_admin")
+
+
+class ZiqiDingtalkSyncFinalize(models.AbstractModel):
+    """Roles, managers, role groups and leavers steps of ``ziqi.dingtalk.sync.run`` (which inherits this)."""
+
+    _name = "ziqi.dingtalk.sync.finalize"
+    _description = "DingTalk Sync: Roles, Managers and Leavers"
+
+    # --- roles ---
+
+    def _step_roles(self):
+        Role = self._env_quiet("ziqi.dingtalk.role")
+        company = self.company_id
+        payloads = dict(self._staged("role"))
+        members = {key: payload["userids"] for key, payload in self._staged("role_members")}
+        bound = Role.search([("company_id", "=", company.id)])
+        by_key = {role.dingtalk_id: role for role in bound}
+        new_keys = [key for key in payloads if key not in by_key]
+        created = Role.create(
+            [
+                dict(Role._prepare_dingtalk_vals(payloads[key]), dingtalk_id=key, company_id=company.id)
+                for key in new_keys
+            ]
+        )
+        by_key.update(zip(new_keys, created, strict=True))
+        self._count("roles", "created", len(created))
+        employees = self._employee_map()
+        updated = 0
+        for key in payloads:
+            role = by_key[key]
+            vals = dict(Role._prepare_dingtalk_vals(payloads[key]), active=True)
+            if key in members:
+                ids = {employees[uid] for uid in members[key] if uid in employees}
+                vals["employee_ids"] = [(6, 0, sorted(ids))]
+            diff = _changes(role, vals)
+            if diff:
+                role.write(diff)
+                updated += role not in created
+        self._count("roles", "updated", updated)
+        self._count("roles", "unchanged", len(payloads) - len(created) - updated)
+        if self.walk_complete:
+            gone = bound.filtered(lambda role: role.active and role.dingtalk_id not in payloads)
+            gone.write({"active": False, "employee_ids": [(5, 0, 0)]})
+            self._count("roles", "archived", len(gone))
+        self._apply_role_tags(by_key.values())
+        return True
+
+    def _apply_role_tags(self, roles):
+        """Each role's members carry the role as an employee tag (roles of the same name share one)."""
+        Category = self._env_quiet("hr.employee.category")
+        members = collections.defaultdict(set)
+        for role in roles:
+            if not role.category_id:
+                role.category_id = Category.search([("name", "=", role.name)], limit=1) or Category.create(
+                    {"name": role.name}
+                )
+            members[role.category_id] |= set(role.employee_ids.ids) if role.active else set()
+        for category, employee_ids in members.items():
+            company_members = category.employee_ids.filtered(lambda e: e.company_id == self.company_id)
+            if set(company_members.ids) != employee_ids:
+                category.write(
+                    {
+                        "employee_ids": [(3, eid) for eid in set(company_members.ids) - employee_ids]
+                        + [(4, eid) for eid in employee_ids - set(company_members.ids)]
+                    }
+                )
+
+    # --- finalize: managers, role groups, leavers ---
+
+    def _step_finalize(self):
+        if self.kind in ("all", "users", "departments"):
+            self._apply_managers()
+        if self.kind in ("all", "users", "roles"):
+            self._apply_role_groups()
+        if self.kind in ("all", "users") and self.walk_complete:
+            self._archive_leavers()
+        return True
+
+    def _employee_map(self):
+        """DingTalk userid → id of the company's active bound employee."""
+        self.env.cr.execute(
+            """SELECT dingtalk_userid, id FROM hr_employee
+               WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active""",
+            [self.company_id.id],
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _apply_managers(self):
+        employees = self._employee_map()
+        Department = self._env_quiet("hr.department")
+        depts = Department.search([("company_id", "=", self.company_id.id), ("dingtalk_id", "!=", False)])
+        by_manager = collections.defaultdict(list)
+        for dept in depts:
+            userids = (dept.dingtalk_manager_userids or "").split(",")
+            target = next((employees[uid] for uid in userids if uid in employees), False)
+            if dept.manager_id.id != target:
+                by_manager[target].append(dept.id)
+        for target, dept_ids in by_manager.items():
+            Department.browse(dept_ids).write({"manager_id": target})
+        Employee = self._env_quiet("hr.employee")
+        by_parent = collections.defaultdict(list)
+        for employee in Employee.browse(list(employees.values())):
+            parent = employees.get(employee.dingtalk_manager_userid) or employee.department_id.manager_id.id
+            parent = parent if parent != employee.id else False
+            if employee.parent_id.id != parent:
+                by_parent[parent].append(employee.id)
+        for parent, employee_ids in by_parent.items():
+            Employee.browse(employee_ids).write({"parent_id": parent})
+
+    def _apply_role_groups(self):
+        """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""
+        Role = self._env_quiet("ziqi.dingtalk.role").with_context(active_test=True)
+        desired = collections.defaultdict(set)
+        for role in Role.search([("company_id", "=", self.company_id.id), ("group_ids", "!=", False)]):
+            users = role.employee_ids.filtered("active").user_id.filtered("active")
+            for group in role.group_ids:
+                desired[group.id] |= set(users.ids)
+        scope = set(self._env_quiet("hr.employee").browse(self._employee_map().values()).user_id.ids)
+        granted = self._granted_groups(scope)
+        Groups = self._env_quiet("res.groups")
+        for group in Groups.browse(sorted(set(desired) | set(granted))):
+            members = set(group.users.ids)
+            add = desired[group.id] - members
+            revoke = (granted[group.id] - desired[group.id]) & members
+            if add or revoke:
+                group.write({"users": [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
+            self._record_grants(group.id, add, granted[group.id] - desired[group.id])
+
+    def _granted_groups(self, user_ids):
+        if not user_ids:
+            return collections.defaultdict(set)
+        self.env.cr.execute(
+            "SELECT group_id, user_id FROM res_users_dingtalk_granted_group_rel WHERE user_id IN %s",
+            [tuple(user_ids)],
+        )
+        granted = collections.defaultdict(set)
+        for group_id, user_id in self.env.cr.fetchall():
+            granted[group_id].add(user_id)
+        return granted
+
+    def _record_grants(self, group_id, added, dropped):
+        if added:
+            self.env.cr.execute(
+                """INSERT INTO res_users_dingtalk_granted_group_rel (user_id, group_id)
+                   SELECT unnest(%s), %s ON CONFLICT DO NOTHING""",
+                [sorted(added), group_id],
+            )
+        if dropped:
+            self.env.cr.execute(
+                "DELETE FROM res_users_dingtalk_granted_group_rel WHERE group_id = %s AND user_id IN %s",
+                [group_id, tuple(dropped)],
+            )
+        if added or dropped:
+            self.env["res.users"].invalidate_model(["dingtalk_granted_group_ids"])
+
+    def _archive_leavers(self):
+        """Archive bound people DingTalk no longer lists as active, unless that is too many of them."""
+        self.env.cr.execute(
+            """SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = 'user'
+               AND (payload->>'active') IS DISTINCT FROM 'false'""",
+            [self.id],
+        )
+        seen = {row[0] for row in self.env.cr.fetchall()}
+        employees = self._employee_map()
+        leavers = [eid for uid, eid in employees.items() if uid not in seen]
+        limit = len(employees) * self.company_id.dingtalk_archive_threshold / 100
+        if len(leavers) > limit:
+            self._log(
+                "users",
+                "",
+                self.env._(
+                    "Stopped before archiving: %(count)s of %(total)s people would be archived, more than "
+                    "the %(threshold)s%% threshold. Check DingTalk, or raise the threshold and sync again.",
+                    count=len(leavers),
+                    total=len(employees),
+                    threshold=self.company_id.dingtalk_archive_threshold,
+                ),
+            )
+            self.state = "stopped"
+            return
+        Employee = self._env_quiet("hr.employee")
+        protected = {self.env.ref(xmlid).id for xmlid in PROTECTED_USERS}
+        gone = Employee.browse(leavers)
+        users = gone.user_id.filtered(lambda user: user.active and user.id not in protected)
+        gone.write({"active": False})
+        users.write({"active": False})
+        self._count("users", "archived", len(gone))

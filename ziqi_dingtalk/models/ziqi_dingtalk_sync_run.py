@@ -1,0 +1,355 @@
+import json
+import logging
+import time
+
+from psycopg2.extras import execute_values
+
+from odoo import api, fields, models
+
+from ..dingtalk.directory import DirectoryWalker
+
+_logger = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+# the old ?type= values of /autoexe/dingtalk/sync, and ours
+KIND_ALIASES = {
+    "dept": "departments",
+    "role": "roles",
+    "user": "users",
+    "all": "all",
+    "departments": "departments",
+    "roles": "roles",
+    "users": "users",
+}
+KIND_PHASES = {
+    "all": ("fetch", "departments", "users", "roles", "finalize"),
+    "departments": ("fetch", "departments", "finalize"),
+    "users": ("fetch", "users", "finalize"),
+    "roles": ("fetch", "roles", "finalize"),
+}
+STAGE_CHUNK = 1000
+COUNTERS = ("created", "updated", "archived", "unchanged", "failed")
+
+
+class ZiqiDingtalkSyncRun(models.Model):
+    """One directory sync of a company, run step by step by the sync cron (the synchronizer)."""
+
+    _name = "ziqi.dingtalk.sync.run"
+    _inherit = ["ziqi.dingtalk.sync.apply", "ziqi.dingtalk.sync.finalize"]
+    _description = "DingTalk Sync Run"
+    _order = "id desc"
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    kind = fields.Selection(
+        [("all", "Everything"), ("departments", "Departments"), ("users", "People"), ("roles", "Roles")],
+        required=True,
+        default="all",
+        readonly=True,
+    )
+    trigger = fields.Selection(
+        [("manual", "Button"), ("cron", "Schedule"), ("shell", "Server shell"), ("http", "API call")],
+        required=True,
+        default="manual",
+        readonly=True,
+    )
+    state = fields.Selection(
+        [
+            ("queued", "Queued"),
+            ("running", "Running"),
+            ("done", "Done"),
+            ("stopped", "Stopped"),
+            ("failed", "Failed"),
+        ],
+        required=True,
+        default="queued",
+        readonly=True,
+        index=True,
+    )
+    phase = fields.Selection(
+        [
+            ("fetch", "Reading DingTalk"),
+            ("departments", "Departments"),
+            ("users", "People"),
+            ("roles", "Roles"),
+            ("finalize", "Managers and leavers"),
+            ("done", "Done"),
+        ],
+        required=True,
+        default="fetch",
+        readonly=True,
+    )
+    cursor = fields.Char(readonly=True, help="Last person applied, to resume after a crash.")
+    walk_complete = fields.Boolean(readonly=True, help="DingTalk answered every call of the directory walk.")
+    started_at = fields.Datetime(readonly=True)
+    ended_at = fields.Datetime(readonly=True)
+    elapsed = fields.Float("Elapsed (s)", readonly=True, digits=(16, 1))
+    stats = fields.Json(readonly=True, default=dict)
+    api_calls = fields.Json("DingTalk Calls", readonly=True, default=dict)
+    api_call_count = fields.Integer("DingTalk Calls Made", readonly=True)
+    records_written = fields.Integer(readonly=True)
+    log_ids = fields.One2many("ziqi.dingtalk.sync.log", "run_id", string="Errors", readonly=True)
+    error_count = fields.Integer(compute="_compute_error_count")
+    summary = fields.Char(compute="_compute_summary")
+    api_calls_report = fields.Text("Calls per API", compute="_compute_api_calls_report")
+
+    def init(self):
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX IF NOT EXISTS ziqi_dingtalk_sync_run_one_active
+               ON ziqi_dingtalk_sync_run (company_id) WHERE state IN ('queued', 'running')"""
+        )
+
+    @api.depends("log_ids")
+    def _compute_error_count(self):
+        for run in self:
+            run.error_count = len(run.log_ids)
+
+    @api.depends("stats")
+    def _compute_summary(self):
+        labels = {
+            "departments": self.env._("Departments"),
+            "users": self.env._("People"),
+            "roles": self.env._("Roles"),
+        }
+        words = {
+            "created": self.env._("created"),
+            "updated": self.env._("updated"),
+            "archived": self.env._("archived"),
+            "unchanged": self.env._("unchanged"),
+            "failed": self.env._("failed"),
+        }
+        for run in self:
+            parts = []
+            for kind, label in labels.items():
+                counts = (run.stats or {}).get(kind) or {}
+                numbers = ", ".join(f"{counts[key]} {words[key]}" for key in COUNTERS if counts.get(key))
+                if numbers:
+                    parts.append(f"{label}: {numbers}")
+            run.summary = "; ".join(parts)
+
+    @api.depends("api_calls")
+    def _compute_api_calls_report(self):
+        for run in self:
+            calls = sorted((run.api_calls or {}).items(), key=lambda item: (-item[1], item[0]))
+            run.api_calls_report = "\n".join(f"{count:>8}  {path}" for path, count in calls)
+
+    @api.depends("company_id")
+    def _compute_display_name(self):
+        for run in self:
+            run.display_name = self.env._("DingTalk sync #%(id)s", id=run.id)
+
+    # --- queueing ---
+
+    @api.model
+    def _queue(self, company, kind="all", trigger="manual"):
+        """The company's active run, or a new queued one; wakes the sync cron."""
+        run = self.search([("company_id", "=", company.id), ("state", "in", ACTIVE_STATES)], limit=1)
+        if not run:
+            run = self.sudo().create({"company_id": company.id, "kind": kind, "trigger": trigger})
+        self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_sync_process")._trigger()
+        return run
+
+    def action_refresh(self):
+        """Button on the run form: nothing to do but reload it (the cron works in the background)."""
+        return True
+
+    @api.model
+    def _cron_schedule(self):
+        """Nightly: queue a full sync for every company with DingTalk configured."""
+        for company in self.env["res.company"].search([("dingtalk_app_key", "!=", False)]):
+            if company._dingtalk_is_configured():
+                self._queue(company, "all", "cron")
+
+    @api.model
+    def _cron_process(self):
+        """One step of the oldest active run per call; the cron calls again while work remains."""
+        self.env.cr.execute(
+            """SELECT id FROM ziqi_dingtalk_sync_run WHERE state IN %s ORDER BY id
+               LIMIT 1 FOR UPDATE SKIP LOCKED""",
+            [ACTIVE_STATES],
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            return
+        run = self.browse(row[0])
+        run._step()
+        remaining = self.search_count([("state", "in", ACTIVE_STATES)])
+        self.env["ir.cron"]._notify_progress(done=1, remaining=remaining)
+
+    def _step_locked(self):
+        """One step, holding the run's row so a cron worker and a shell never step the same run at once.
+        Returns False once the run has ended."""
+        self.env.cr.execute("SELECT state FROM ziqi_dingtalk_sync_run WHERE id = %s FOR UPDATE", [self.id])
+        self.invalidate_recordset(["state"])
+        if self.state not in ACTIVE_STATES:
+            return False
+        self._step()
+        return self.state in ACTIVE_STATES
+
+    def _run_to_end(self):
+        """Run every step now, in this transaction (tests, and callers that commit themselves)."""
+        self.ensure_one()
+        while self.state in ACTIVE_STATES:
+            self._step()
+        return self
+
+    # --- steps ---
+
+    def _step(self):
+        self.ensure_one()
+        if self.state == "queued":
+            self.write({"state": "running", "started_at": fields.Datetime.now()})
+        started = time.monotonic()
+        try:
+            with self.env.cr.savepoint():
+                finished = getattr(self, f"_step_{self.phase}")()
+        except Exception as error:  # any failure ends the run, recorded and alerted
+            _logger.exception("DingTalk sync #%s failed in phase %s", self.id, self.phase)
+            self._log("run", "", str(error) or type(error).__name__)
+            self._finish("failed", time.monotonic() - started)
+            return
+        self.elapsed += time.monotonic() - started
+        if self.state == "stopped":
+            self._finish("stopped")
+        elif finished:
+            self._next_phase()
+
+    def _next_phase(self):
+        phases = KIND_PHASES[self.kind]
+        index = phases.index(self.phase) + 1
+        if index < len(phases):
+            self.write({"phase": phases[index], "cursor": False})
+        else:
+            self._finish("done")
+
+    def _finish(self, state, extra_elapsed=0.0):
+        self._clear_staging()
+        self.write(
+            {
+                "state": state,
+                "phase": "done",
+                "ended_at": fields.Datetime.now(),
+                "elapsed": self.elapsed + extra_elapsed,
+            }
+        )
+        _logger.info(
+            "DingTalk sync #%s %s in %.1fs: %s; %s DingTalk calls, %s records written, %s errors",
+            self.id,
+            state,
+            self.elapsed,
+            self.summary or "no changes",
+            self.api_call_count,
+            self.records_written,
+            self.error_count,
+        )
+        if state in ("failed", "stopped") or self.error_count:
+            self.company_id._dingtalk_alert_sync(self)
+
+    def _step_fetch(self):
+        client = self.company_id._dingtalk_client()
+        walker = DirectoryWalker(
+            client,
+            departments=self.kind in ("all", "departments"),
+            users=self.kind in ("all", "users"),
+            roles=self.kind in ("all", "roles"),
+        )
+        rows = []
+        for item in walker:
+            rows.append((self.id, item.kind, item.key, json.dumps(item.payload)))
+            if len(rows) >= STAGE_CHUNK:
+                self._stage(rows)
+                rows = []
+        self._stage(rows)
+        for error in walker.errors:
+            self._log(error.api, error.key, error.errmsg, error.request_id)
+        self.write(
+            {
+                "walk_complete": walker.complete,
+                "api_calls": client.stats,
+                "api_call_count": sum(client.stats.values()),
+            }
+        )
+        return True
+
+    # --- staging and bookkeeping helpers ---
+
+    def _stage(self, rows):
+        if rows:
+            execute_values(
+                self.env.cr._obj,
+                """INSERT INTO ziqi_dingtalk_sync_item (run_id, kind, key, payload) VALUES %s
+                   ON CONFLICT (run_id, kind, key) DO NOTHING""",
+                rows,
+                template="(%s, %s, %s, %s::jsonb)",
+            )
+
+    def _staged(self, kind, after=None, limit=None):
+        """Staged payloads of a kind, in key order, after the key ``after``."""
+        query = "SELECT key, payload FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = %s"
+        params = [self.id, kind]
+        if after:
+            query += " AND key > %s"
+            params.append(after)
+        query += " ORDER BY key"
+        if limit:
+            query += " LIMIT %s"
+            params.append(limit)
+        self.env.cr.execute(query, params)
+        return self.env.cr.fetchall()
+
+    def _staged_keys(self, kind):
+        self.env.cr.execute(
+            "SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = %s", [self.id, kind]
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    def _clear_staging(self):
+        self.env.cr.execute("DELETE FROM ziqi_dingtalk_sync_item WHERE run_id = %s", [self.id])
+
+    def _count(self, kind, counter, amount=1):
+        if not amount:
+            return
+        stats = dict(self.stats or {})
+        stats[kind] = dict(stats.get(kind) or dict.fromkeys(COUNTERS, 0))
+        stats[kind][counter] = stats[kind].get(counter, 0) + amount
+        values = {"stats": stats}
+        if counter != "unchanged":
+            values["records_written"] = self.records_written + amount
+        self.write(values)
+
+    def _log(self, kind, key, message, request_id=None):
+        self.env["ziqi.dingtalk.sync.log"].sudo().create(
+            {
+                "run_id": self.id,
+                "kind": kind,
+                "key": key or False,
+                "message": message[:2000],
+                "request_id": request_id or False,
+            }
+        )
+
+
+class ZiqiDingtalkSyncItem(models.Model):
+    """What a run read from DingTalk, waiting to be applied (deleted when the run ends)."""
+
+    _name = "ziqi.dingtalk.sync.item"
+    _description = "DingTalk Sync Staging"
+    _log_access = False
+
+    run_id = fields.Many2one("ziqi.dingtalk.sync.run", required=True, ondelete="cascade", index=True)
+    kind = fields.Char("Type", required=True)
+    key = fields.Char(required=True)
+    payload = fields.Json()
+
+    _sql_constraints = [("run_kind_key_uniq", "unique(run_id, kind, key)", "Staged once per run.")]
+
+
+class ZiqiDingtalkSyncLog(models.Model):
+    _name = "ziqi.dingtalk.sync.log"
+    _description = "DingTalk Sync Error"
+    _order = "id"
+
+    run_id = fields.Many2one("ziqi.dingtalk.sync.run", required=True, ondelete="cascade", index=True)
+    kind = fields.Char("Type", required=True)
+    key = fields.Char("DingTalk Id")
+    message = fields.Text(required=True)
+    request_id = fields.Char("DingTalk Request Id")

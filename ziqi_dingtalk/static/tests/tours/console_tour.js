@@ -1,0 +1,102 @@
+/** @odoo-module **/
+
+import { registry } from "@web/core/registry";
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_sync_button", {
+    steps: () => [
+        {
+            content: "Open the DingTalk tab of the Settings page",
+            trigger: ".settings_tab .tab[data-key='ziqi_dingtalk']",
+            run: "click",
+        },
+        {
+            content: "Sync everything",
+            trigger: ".app_settings_block[data-key='ziqi_dingtalk'] button[name='action_dingtalk_sync_all']",
+            run: "click",
+        },
+        {
+            content: "The queued run opens",
+            trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains('Queued')",
+        },
+        {
+            content: "Back to the Settings",
+            trigger: ".o_breadcrumb a:contains('Settings')",
+            run: "click",
+        },
+        {
+            content: "Open the DingTalk tab again",
+            trigger: ".settings_tab .tab[data-key='ziqi_dingtalk']",
+            run: "click",
+        },
+        {
+            content: "Syncing people while a run is queued opens that run, not a second one",
+            trigger: ".app_settings_block[data-key='ziqi_dingtalk'] button[name='action_dingtalk_sync_users']",
+            run: "click",
+        },
+        {
+            content: "Still the same queued full sync",
+            trigger: ".o_form_view:contains('Everything') .o_arrow_button_current:contains('Queued')",
+        },
+        {
+            content: "Back to the Settings once more",
+            trigger: ".o_breadcrumb a:contains('Settings')",
+            run: "click",
+        },
+        {
+            content: "Open the DingTalk tab",
+            trigger: ".settings_tab .tab[data-key='ziqi_dingtalk']",
+            run: "click",
+        },
+        {
+            content: "Open the schedule",
+            trigger: ".app_settings_block[data-key='ziqi_dingtalk'] button[name='action_dingtalk_open_schedule']",
+            run: "click",
+        },
+        {
+            content: "The nightly cron",
+            trigger: ".o_form_view:contains('DingTalk: nightly directory sync')",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_console", {
+    steps: () => [
+        {
+            content: "The finished run is listed",
+            trigger: ".o_list_view .o_data_row:contains('Done'):contains('created') td.o_data_cell[name='kind']",
+            run: "click",
+        },
+        {
+            content: "Its form shows what it did",
+            trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains('Done')",
+        },
+        {
+            content: "The DingTalk calls it made",
+            trigger: ".o_notebook a:contains('DingTalk Calls')",
+            run: "click",
+        },
+        {
+            content: "Calls per API",
+            trigger: ".o_form_view:contains('/topapi/v2/user/list')",
+        },
+        {
+            content: "Go to the roles",
+            trigger: ".o_menu_sections a:contains('Roles'), .o_menu_sections button:contains('Roles')",
+            run: "click",
+        },
+        {
+            content: "Roles are grouped by role group: open the first group",
+            trigger: ".o_list_view .o_group_header:first",
+            run: "click",
+        },
+        {
+            content: "Open a role",
+            trigger: ".o_list_view .o_data_row:first td.o_data_cell[name='name']",
+            run: "click",
+        },
+        {
+            content: "Its members are listed",
+            trigger: ".o_form_view .o_field_widget[name='employee_ids'] .o_data_row",
+        },
+    ],
+});

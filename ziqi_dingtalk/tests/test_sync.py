@@ -1,0 +1,281 @@
+import datetime
+
+import pytz
+
+from odoo.exceptions import AccessDenied, ValidationError
+from odoo.tests import tagged
+
+from .common import DingTalkCase
+
+ORG = {"users": 40, "departments": 8, "roles": 4, "seed": 7, "leavers": 2}
+
+
+@tagged("post_install", "-at_install")
+class TestDirectorySync(DingTalkCase):
+    sandbox_args = ("--users", "40", "--departments", "8", "--roles", "4", "--seed", "7", "--leavers", "2")
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox.control("reset", ORG)
+        self.org = self.sandbox.control("org")
+        self.people = {u["userid"]: u for u in self.org["users"] if not u.get("left")}
+        self.Employee = self.env["hr.employee"].with_context(active_test=False)
+        self.Department = self.env["hr.department"].with_context(active_test=False)
+
+    # --- helpers ---
+
+    def sync(self, kind="all"):
+        run = self.env["ziqi.dingtalk.sync.run"]._queue(self.company, kind)
+        return run._run_to_end()
+
+    def employee(self, userid):
+        return self.Employee.search([("dingtalk_userid", "=", userid), ("company_id", "=", self.company.id)])
+
+    def department(self, dept_id):
+        return self.Department.search(
+            [("dingtalk_id", "=", str(dept_id)), ("company_id", "=", self.company.id)]
+        )
+
+    def mutate(self, op, **body):
+        return self.sandbox.control("mutate", dict(body, op=op))
+
+    def a_person(self):
+        """Someone in one department who leads none."""
+        leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
+        return next(
+            u
+            for u in self.people.values()
+            if u["userid"] not in leaders and not u.get("boss") and len(u["dept_id_list"]) == 1
+        )
+
+    # --- scenarios ---
+
+    def test_first_sync_mirrors_the_directory(self):
+        self.company.resource_calendar_id.tz = "Asia/Shanghai"
+        run = self.sync()
+        self.assertEqual(run.state, "done", run.log_ids.mapped("message"))
+        self.assertTrue(run.walk_complete)
+        bound = self.Department.search([("dingtalk_id", "!=", False)])
+        self.assertEqual(len(bound), len(self.org["departments"]))
+        for dept in self.org["departments"]:
+            record = self.department(dept["dept_id"])
+            self.assertEqual(record.name, dept["name"])
+            if dept.get("parent_id"):
+                self.assertEqual(record.parent_id, self.department(dept["parent_id"]))
+            managers = dept.get("dept_manager_userid_list")
+            if managers:
+                self.assertEqual(record.manager_id, self.employee(managers[0]))
+        employees = self.Employee.search([("dingtalk_userid", "!=", False)])
+        self.assertEqual(set(employees.mapped("dingtalk_userid")), set(self.people))
+        person = self.a_person()
+        employee = self.employee(person["userid"])
+        self.assertEqual(employee.name, person["name"])
+        self.assertEqual(employee.job_title, person["title"])
+        self.assertEqual(employee.mobile_phone, person["mobile"])
+        self.assertEqual(employee.work_email, person["email"])
+        self.assertEqual(employee.dingtalk_job_number, person["job_number"])
+        self.assertEqual(employee.department_id, self.department(person["dept_id_list"][0]))
+        self.assertEqual(
+            employee.parent_id, employee.department_id.manager_id, "the manager is the department leader"
+        )
+        self.assertEqual(employee.user_id.login, person["userid"], "login is the userid by default")
+        self.assertTrue(employee.user_id.has_group("base.group_user"))
+        self.assertFalse(employee.user_id.has_group("base.group_system"))
+        hired = datetime.datetime.fromtimestamp(person["hired_date"] / 1000, pytz.timezone("Asia/Shanghai"))
+        self.assertEqual(employee.dingtalk_hired_date, hired.date(), "hire day in the company's timezone")
+        multi = [u for u in self.people.values() if len(u["dept_id_list"]) > 1]
+        self.assertTrue(multi, "the sandbox org has people in several departments")
+        for person in multi:
+            employee = self.employee(person["userid"])
+            self.assertEqual(len(employee.dingtalk_department_ids), len(person["dept_id_list"]))
+            self.assertIn(employee.department_id, employee.dingtalk_department_ids)
+        leavers = [u["userid"] for u in self.org["users"] if u.get("left")]
+        self.assertFalse(self.Employee.search([("dingtalk_userid", "in", leavers)]))
+        roles = self.env["ziqi.dingtalk.role"].search([("company_id", "=", self.company.id)])
+        self.assertEqual(len(roles), sum(len(g["roles"]) for g in self.org["role_groups"]))
+        for group in self.org["role_groups"]:
+            for role in group["roles"]:
+                record = roles.filtered(lambda r, role=role: r.dingtalk_id == str(role["id"]))
+                self.assertEqual(record.group_name, group["name"])
+                self.assertEqual(set(record.employee_ids.mapped("dingtalk_userid")), set(role["members"]))
+                self.assertEqual(record.category_id.employee_ids & record.employee_ids, record.employee_ids)
+        counts = run.stats["users"]
+        self.assertEqual(counts["created"], len(self.people))
+        self.assertGreater(run.api_call_count, 0)
+
+    def test_second_sync_with_nothing_changed_writes_nothing(self):
+        self.sync()
+        run = self.sync()
+        self.assertEqual(run.state, "done")
+        self.assertEqual(run.records_written, 0, run.stats)
+        self.assertEqual(run.stats["users"]["unchanged"], len(self.people))
+        self.assertEqual(run.stats["departments"]["unchanged"], len(self.org["departments"]))
+
+    def test_first_sync_into_an_odoo_that_has_some_people(self):
+        person, other = list(self.people.values())[3:5]
+        existing = self.env["hr.employee"].create(
+            {"name": "Existing", "work_email": person["email"], "company_id": self.company.id}
+        )
+        user = self.env["res.users"].create(
+            {"name": "Existing user", "login": other["userid"], "email": "x@y.cn"}
+        )
+        self.sync()
+        self.assertEqual(existing.dingtalk_userid, person["userid"], "matched by email, not duplicated")
+        self.assertEqual(existing.name, person["name"])
+        self.assertEqual(self.Employee.search_count([("work_email", "=", person["email"])]), 1)
+        self.assertEqual(self.employee(other["userid"]).user_id, user, "the existing user is reused")
+        self.assertEqual(user.login, other["userid"])
+
+    def test_existing_login_is_never_overwritten_and_login_setting(self):
+        self.company.dingtalk_login_field = "mobile"
+        self.sync()
+        person = self.a_person()
+        user = self.employee(person["userid"]).user_id
+        self.assertEqual(user.login, person["mobile"])
+        self.mutate("update_user", userid=person["userid"], mobile="13900000000")
+        self.sync("users")
+        self.assertEqual(user.login, person["mobile"], "a user's login is never changed by a sync")
+        self.assertEqual(self.employee(person["userid"]).mobile_phone, "13900000000")
+
+    def test_move_between_departments_and_manager_change(self):
+        self.sync()
+        person = self.a_person()
+        target = next(
+            d
+            for d in self.org["departments"]
+            if d["dept_id"] not in person["dept_id_list"] and d.get("parent_id")
+        )
+        new_leader = next(u for u in self.people if u != person["userid"])
+        self.mutate("move_user", userid=person["userid"], dept_id_list=[target["dept_id"]])
+        self.mutate("update_dept", dept_id=target["dept_id"], dept_manager_userid_list=[new_leader])
+        run = self.sync()
+        employee = self.employee(person["userid"])
+        self.assertEqual(employee.department_id, self.department(target["dept_id"]))
+        self.assertEqual(employee.dingtalk_department_ids, self.department(target["dept_id"]))
+        self.assertEqual(self.department(target["dept_id"]).manager_id, self.employee(new_leader))
+        self.assertEqual(employee.parent_id, self.employee(new_leader), "the new leader manages the mover")
+        self.assertEqual(run.stats["users"]["updated"], 1)
+
+    def test_manager_userid_is_used_when_dingtalk_gives_it(self):
+        self.sync()
+        person, boss = self.a_person(), next(u for u in self.people.values() if u.get("boss"))
+        employee = self.employee(person["userid"])
+        vals = self.env["hr.employee"]._prepare_dingtalk_vals(
+            dict(person, manager_userid=boss["userid"]), self.company
+        )
+        employee.write(vals)
+        self.sync()
+        self.assertEqual(employee.parent_id, self.employee(boss["userid"]))
+        self.assertEqual(employee.dingtalk_manager_userid, boss["userid"], "a listing without it keeps it")
+
+    def test_role_mapped_to_a_group_then_removed(self):
+        self.sync()
+        group = self.env.ref("base.group_partner_manager")
+        group_data = self.org["role_groups"][0]
+        role_data = next(r for r in group_data["roles"] if len(r["members"]) >= 2)
+        role = self.env["ziqi.dingtalk.role"].search([("dingtalk_id", "=", str(role_data["id"]))])
+        member, by_hand = (self.employee(uid).user_id for uid in role_data["members"][:2])
+        by_hand.groups_id = [(4, group.id)]
+        role.group_ids = group
+        self.sync("roles")
+        self.assertTrue(member.has_group("base.group_partner_manager"))
+        self.assertIn(group, member.dingtalk_granted_group_ids)
+        self.assertNotIn(group, by_hand.dingtalk_granted_group_ids, "a group given by hand is not recorded")
+        self.mutate("set_role_members", role_id=role_data["id"], userids=[])
+        self.sync("roles")
+        self.assertFalse(member.has_group("base.group_partner_manager"), "leaving the role takes the group")
+        self.assertTrue(by_hand.has_group("base.group_partner_manager"), "a group given by hand stays")
+        self.assertFalse(role.employee_ids)
+
+    def test_roles_never_grant_administration(self):
+        self.sync()
+        role = self.env["ziqi.dingtalk.role"].search([], limit=1)
+        for xmlid in ("base.group_system", "base.group_erp_manager"):
+            with self.subTest(group=xmlid), self.assertRaises(ValidationError):
+                role.group_ids = self.env.ref(xmlid)
+                role.flush_recordset()
+
+    def test_leaver_is_archived_and_can_return(self):
+        self.sync()
+        person = self.a_person()
+        employee = self.employee(person["userid"])
+        user = employee.user_id
+        user.password = "dingtalk-test-pw"
+        self.mutate("remove_user", userid=person["userid"])
+        run = self.sync()
+        self.assertEqual(run.stats["users"]["archived"], 1)
+        self.assertFalse(employee.active)
+        self.assertFalse(user.active)
+        self.assertTrue(employee.exists(), "leavers are archived, never deleted")
+        with self.assertRaises(AccessDenied):
+            self.env["res.users"].authenticate(
+                self.env.cr.dbname,
+                {"type": "password", "login": user.login, "password": "dingtalk-test-pw"},
+                {},
+            )
+        self.mutate("add_user", **{k: v for k, v in person.items() if k not in ("left", "active")})
+        self.sync()
+        self.assertTrue(employee.active, "a rehired person is reactivated")
+        self.assertTrue(user.active)
+        self.assertEqual(self.Employee.search_count([("dingtalk_userid", "=", person["userid"])]), 1)
+
+    def test_dingtalk_failing_half_way_archives_nobody(self):
+        self.sync()
+        person = self.a_person()
+        self.mutate("remove_user", userid=person["userid"])
+        self.sandbox_fault("/topapi/v2/user/list", errcode=60011, count=1000, after=3)
+        run = self.sync()
+        self.assertFalse(run.walk_complete)
+        self.assertTrue(self.employee(person["userid"]).active, "an incomplete walk archives nothing")
+        self.assertTrue(run.log_ids.filtered(lambda log: log.request_id and "60011" in log.message))
+
+    def test_an_empty_answer_archives_nobody_and_alerts(self):
+        self.company.write({"dingtalk_alert_userid": self.a_person()["userid"]})
+        self.sync()
+        empty = {"errcode": 0, "errmsg": "ok", "result": {"has_more": False, "list": []}, "request_id": "x"}
+        self.sandbox_fault("/topapi/v2/user/list", count=1000, body=empty)
+        run = self.sync()
+        self.assertEqual(run.state, "stopped")
+        self.assertEqual(
+            self.Employee.search_count([("dingtalk_userid", "!=", False), ("active", "=", True)]),
+            len(self.people),
+        )
+        self.assertIn("Stopped before archiving", run.log_ids[-1].message)
+        messages = self.sandbox.control("messages")
+        messages = messages.get("messages", messages)
+        self.assertTrue(messages, "the admin is alerted over DingTalk")
+        self.assertIn(f"#{run.id}", str(messages[-1]))
+
+    def test_one_run_per_company_at_a_time(self):
+        Run = self.env["ziqi.dingtalk.sync.run"]
+        first = Run._queue(self.company, "all")
+        self.assertEqual(Run._queue(self.company, "users"), first)
+        first._run_to_end()
+        self.assertNotEqual(Run._queue(self.company, "users"), first)
+
+    def test_cron_processes_a_run_in_steps(self):
+        Run = self.env["ziqi.dingtalk.sync.run"]
+        run = Run._queue(self.company, "all")
+        phases = []
+        for _step in range(20):
+            Run._cron_process()
+            phases.append(run.phase)
+            if run.state == "done":
+                break
+        self.assertEqual(run.state, "done")
+        self.assertEqual(phases[:4], ["departments", "users", "users", "roles"])
+
+    def test_parents_are_placed_before_children_and_cycles_are_broken(self):
+        run = self.env["ziqi.dingtalk.sync.run"].create({"company_id": self.company.id})
+        payloads = {
+            "3": {"parent_id": 2},
+            "2": {"parent_id": 1},
+            "1": {},
+            "8": {"parent_id": 9},
+            "9": {"parent_id": 8},
+        }
+        order = run._parents_first(payloads)
+        self.assertLess(order.index("1"), order.index("2"))
+        self.assertLess(order.index("2"), order.index("3"))
+        self.assertEqual(set(order), set(payloads))
+        self.assertTrue(run.log_ids, "the cycle is logged")
