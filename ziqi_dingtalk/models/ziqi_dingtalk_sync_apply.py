@@ -43,15 +43,24 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
     _name = "ziqi.dingtalk.sync.apply"
     _description = "DingTalk Sync: Departments and People"
 
+    def _company(self):
+        """The company synced: the run's, or for event handlers (an empty run recordset) the context's."""
+        return self.company_id or self.env["res.company"].browse(self.env.context.get("dingtalk_company_id"))
+
     def _env_quiet(self, model):
         return self.env[model].sudo().with_context(**QUIET)
 
     # --- departments ---
 
     def _step_departments(self):
+        self._apply_departments(dict(self._staged("dept")), archive_missing=self.walk_complete)
+        return True
+
+    def _apply_departments(self, payloads, archive_missing=False):
+        """Create or update the departments of these department/get payloads (keyed by dept_id); archive
+        the bound departments not among them when ``archive_missing`` (a complete walk)."""
         Department = self._env_quiet("hr.department")
-        company = self.company_id
-        payloads = dict(self._staged("dept"))
+        company = self._company()
         bound = Department.search([("company_id", "=", company.id), ("dingtalk_id", "!=", False)])
         by_key = {dept.dingtalk_id: dept for dept in bound}
         new_keys = [key for key in payloads if key not in by_key]
@@ -78,11 +87,10 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
                 updated += key not in new_set
         self._count("departments", "updated", updated)
         self._count("departments", "unchanged", len(payloads) - len(new_keys) - updated)
-        if self.walk_complete:
+        if archive_missing:
             gone = bound.filtered(lambda dept: dept.active and dept.dingtalk_id not in payloads)
             gone.write({"active": False})
             self._count("departments", "archived", len(gone))
-        return True
 
     def _parents_first(self, payloads):
         """Department keys ordered so that a parent comes before its children (DingTalk may list them
@@ -120,7 +128,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
     def _bind_employees(self, payloads):
         """Existing employees of these people: by binding, then (if enabled) by email or mobile."""
         Employee = self._env_quiet("hr.employee")
-        company = self.company_id
+        company = self._company()
         found = Employee.search([("company_id", "=", company.id), ("dingtalk_userid", "in", list(payloads))])
         employees = {employee.dingtalk_userid: employee for employee in found}
         missing = [key for key in payloads if key not in employees]
@@ -134,7 +142,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
         emails.pop("", None)
         candidates = Employee.search(
             [
-                ("company_id", "=", self.company_id.id),
+                ("company_id", "=", self._company().id),
                 ("dingtalk_userid", "=", False),
                 "|",
                 ("work_email", "in", list(emails)),
@@ -151,7 +159,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
 
     def _apply_employees(self, payloads, employees):
         Employee = self._env_quiet("hr.employee")
-        company = self.company_id
+        company = self._company()
         departments = self._department_map()
         new_keys = [key for key in payloads if key not in employees]
         users = self._users_for(new_keys, payloads)
@@ -187,7 +195,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
     def _employee_vals(self, Employee, payload, departments, employee):
         dept_ids = [departments[str(d)] for d in payload.get("dept_id_list") or () if str(d) in departments]
         current = employee.department_id.id if employee else False
-        vals = Employee._prepare_dingtalk_vals(payload, self.company_id)
+        vals = Employee._prepare_dingtalk_vals(payload, self._company())
         vals["department_id"] = current if current in dept_ids else (dept_ids[0] if dept_ids else current)
         vals["dingtalk_department_ids"] = [(6, 0, dept_ids)]
         return vals
@@ -201,7 +209,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
     def _users_for(self, keys, payloads):
         """A user per person: an existing one with the same login (or email, if matching is on), else new."""
         Users = self._env_quiet("res.users")
-        company = self.company_id
+        company = self._company()
         vals_by_key = {key: Users._prepare_dingtalk_vals(payloads[key], company) for key in keys}
         logins = [vals["login"] for vals in vals_by_key.values()]
         existing = {user.login: user for user in Users.search([("login", "in", logins)])}
@@ -223,8 +231,9 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
         return result
 
     def _department_map(self):
+        self.env["hr.department"].flush_model(["dingtalk_id", "company_id"])
         self.env.cr.execute(
             "SELECT dingtalk_id, id FROM hr_department WHERE company_id = %s AND dingtalk_id IS NOT NULL",
-            [self.company_id.id],
+            [self._company().id],
         )
         return dict(self.env.cr.fetchall())

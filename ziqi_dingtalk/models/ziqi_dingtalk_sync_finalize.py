@@ -18,10 +18,15 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
     # --- roles ---
 
     def _step_roles(self):
-        Role = self._env_quiet("ziqi.dingtalk.role")
-        company = self.company_id
-        payloads = dict(self._staged("role"))
         members = {key: payload["userids"] for key, payload in self._staged("role_members")}
+        self._apply_roles(dict(self._staged("role")), members, archive_missing=self.walk_complete)
+        return True
+
+    def _apply_roles(self, payloads, members, archive_missing=False):
+        """Create or update roles (payloads keyed by role id) and set the members given in ``members``;
+        archive the bound roles not among them when ``archive_missing`` (a complete walk)."""
+        Role = self._env_quiet("ziqi.dingtalk.role")
+        company = self._company()
         bound = Role.search([("company_id", "=", company.id)])
         by_key = {role.dingtalk_id: role for role in bound}
         new_keys = [key for key in payloads if key not in by_key]
@@ -47,12 +52,15 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 updated += role not in created
         self._count("roles", "updated", updated)
         self._count("roles", "unchanged", len(payloads) - len(created) - updated)
-        if self.walk_complete:
+        if archive_missing:
             gone = bound.filtered(lambda role: role.active and role.dingtalk_id not in payloads)
-            gone.write({"active": False, "employee_ids": [(5, 0, 0)]})
-            self._count("roles", "archived", len(gone))
+            self._archive_roles(gone)
         self._apply_role_tags(by_key.values())
-        return True
+
+    def _archive_roles(self, roles):
+        roles.write({"active": False, "employee_ids": [(5, 0, 0)]})
+        self._count("roles", "archived", len(roles))
+        self._apply_role_tags(roles)
 
     def _apply_role_tags(self, roles):
         """Each role's members carry the role as an employee tag (roles of the same name share one)."""
@@ -65,7 +73,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 )
             members[role.category_id] |= set(role.employee_ids.ids) if role.active else set()
         for category, employee_ids in members.items():
-            company_members = category.employee_ids.filtered(lambda e: e.company_id == self.company_id)
+            company_members = category.employee_ids.filtered(lambda e: e.company_id == self._company())
             if set(company_members.ids) != employee_ids:
                 category.write(
                     {
@@ -87,17 +95,18 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
 
     def _employee_map(self):
         """DingTalk userid → id of the company's active bound employee."""
+        self.env["hr.employee"].flush_model(["dingtalk_userid", "active", "company_id"])
         self.env.cr.execute(
             """SELECT dingtalk_userid, id FROM hr_employee
                WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active""",
-            [self.company_id.id],
+            [self._company().id],
         )
         return dict(self.env.cr.fetchall())
 
     def _apply_managers(self):
         employees = self._employee_map()
         Department = self._env_quiet("hr.department")
-        depts = Department.search([("company_id", "=", self.company_id.id), ("dingtalk_id", "!=", False)])
+        depts = Department.search([("company_id", "=", self._company().id), ("dingtalk_id", "!=", False)])
         by_manager = collections.defaultdict(list)
         for dept in depts:
             userids = (dept.dingtalk_manager_userids or "").split(",")
@@ -120,7 +129,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""
         Role = self._env_quiet("ziqi.dingtalk.role").with_context(active_test=True)
         desired = collections.defaultdict(set)
-        for role in Role.search([("company_id", "=", self.company_id.id), ("group_ids", "!=", False)]):
+        for role in Role.search([("company_id", "=", self._company().id), ("group_ids", "!=", False)]):
             users = role.employee_ids.filtered("active").user_id.filtered("active")
             for group in role.group_ids:
                 desired[group.id] |= set(users.ids)
@@ -138,6 +147,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
     def _granted_groups(self, user_ids):
         if not user_ids:
             return collections.defaultdict(set)
+        self.env["res.users"].flush_model(["dingtalk_granted_group_ids"])
         self.env.cr.execute(
             "SELECT group_id, user_id FROM res_users_dingtalk_granted_group_rel WHERE user_id IN %s",
             [tuple(user_ids)],
@@ -172,7 +182,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         seen = {row[0] for row in self.env.cr.fetchall()}
         employees = self._employee_map()
         leavers = [eid for uid, eid in employees.items() if uid not in seen]
-        limit = len(employees) * self.company_id.dingtalk_archive_threshold / 100
+        limit = len(employees) * self._company().dingtalk_archive_threshold / 100
         if len(leavers) > limit:
             self._log(
                 "users",
@@ -182,14 +192,18 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                     "the %(threshold)s%% threshold. Check DingTalk, or raise the threshold and sync again.",
                     count=len(leavers),
                     total=len(employees),
-                    threshold=self.company_id.dingtalk_archive_threshold,
+                    threshold=self._company().dingtalk_archive_threshold,
                 ),
             )
             self.state = "stopped"
             return
+        self._archive_employees(leavers)
+
+    def _archive_employees(self, employee_ids):
+        """Archive these employees and their users (never the admin): their sessions end at once."""
         Employee = self._env_quiet("hr.employee")
         protected = {self.env.ref(xmlid).id for xmlid in PROTECTED_USERS}
-        gone = Employee.browse(leavers)
+        gone = Employee.browse(employee_ids).filtered("active")
         users = gone.user_id.filtered(lambda user: user.active and user.id not in protected)
         gone.write({"active": False})
         users.write({"active": False})
