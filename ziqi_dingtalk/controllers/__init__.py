@@ -1,1 +1,1 @@
-from . import sync
+from . import callback, sync

@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..dingtalk import client as dt_client
+from ..dingtalk import crypto as dt_crypto
 from ..dingtalk import errors as dt_errors
 
 _logger = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ class ResCompany(models.Model):
         required=True,
         help="Which id DingTalk puts in encrypted callbacks: the AppKey for apps whose events are "
         "configured in the developer console, the CorpId for callbacks registered with register_call_back.",
+    )
+    dingtalk_callback_max_age = fields.Integer(
+        "Callback Replay Window (s)",
+        default=600,
+        help="A callback whose timestamp is further than this from now is refused as a replay (0: no check).",
     )
     dingtalk_alert_userid = fields.Char(
         "Alert Recipient (DingTalk userid)", help="The DingTalk user who receives error alerts."
@@ -130,6 +136,21 @@ class ResCompany(models.Model):
             oapi_url=company.dingtalk_oapi_url,
             api_url=company.dingtalk_api_url,
             token_store=self.env["ziqi.dingtalk.token"]._store(company.dingtalk_app_key.strip()),
+        )
+
+    def _dingtalk_crypto(self):
+        """The callback crypto of this company, or None while its token or aes_key is missing."""
+        self.ensure_one()
+        company = self.sudo()
+        receiver = (
+            company.dingtalk_app_key
+            if company.dingtalk_callback_receiver == "app_key"
+            else (company.dingtalk_corp_id)
+        )
+        if not (company.dingtalk_callback_token and company.dingtalk_aes_key and receiver):
+            return None
+        return dt_crypto.DingTalkCrypto(
+            company.dingtalk_callback_token, company.dingtalk_aes_key, receiver.strip()
         )
 
     def _dingtalk_error_message(self, error):

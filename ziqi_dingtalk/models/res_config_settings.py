@@ -16,6 +16,7 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_callback_receiver = fields.Selection(
         related="company_id.dingtalk_callback_receiver", readonly=False
     )
+    dingtalk_callback_max_age = fields.Integer(related="company_id.dingtalk_callback_max_age", readonly=False)
     dingtalk_alert_userid = fields.Char(related="company_id.dingtalk_alert_userid", readonly=False)
     dingtalk_login_field = fields.Selection(related="company_id.dingtalk_login_field", readonly=False)
     dingtalk_match_existing = fields.Boolean(related="company_id.dingtalk_match_existing", readonly=False)

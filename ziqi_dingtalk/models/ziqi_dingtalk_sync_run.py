@@ -83,8 +83,8 @@ class ZiqiDingtalkSyncRun(models.Model):
     started_at = fields.Datetime(readonly=True)
     ended_at = fields.Datetime(readonly=True)
     elapsed = fields.Float("Elapsed (s)", readonly=True, digits=(16, 1))
-    stats = fields.Json(readonly=True, default=dict)
-    api_calls = fields.Json("DingTalk Calls", readonly=True, default=dict)
+    stats = fields.Json(readonly=True, default=lambda self: {})
+    api_calls = fields.Json("DingTalk Calls", readonly=True, default=lambda self: {})
     api_call_count = fields.Integer("DingTalk Calls Made", readonly=True)
     records_written = fields.Integer(readonly=True)
     log_ids = fields.One2many("ziqi.dingtalk.sync.log", "run_id", string="Errors", readonly=True)
@@ -162,6 +162,7 @@ class ZiqiDingtalkSyncRun(models.Model):
     @api.model
     def _cron_process(self):
         """One step of the oldest active run per call; the cron calls again while work remains."""
+        self.flush_model(["state"])
         self.env.cr.execute(
             """SELECT id FROM ziqi_dingtalk_sync_run WHERE state IN %s ORDER BY id
                LIMIT 1 FOR UPDATE SKIP LOCKED""",
@@ -178,6 +179,7 @@ class ZiqiDingtalkSyncRun(models.Model):
     def _step_locked(self):
         """One step, holding the run's row so a cron worker and a shell never step the same run at once.
         Returns False once the run has ended."""
+        self.flush_recordset(["state"])
         self.env.cr.execute("SELECT state FROM ziqi_dingtalk_sync_run WHERE id = %s FOR UPDATE", [self.id])
         self.invalidate_recordset(["state"])
         if self.state not in ACTIVE_STATES:
@@ -306,7 +308,7 @@ class ZiqiDingtalkSyncRun(models.Model):
         self.env.cr.execute("DELETE FROM ziqi_dingtalk_sync_item WHERE run_id = %s", [self.id])
 
     def _count(self, kind, counter, amount=1):
-        if not amount:
+        if not amount or not self:  # no run: an event handler applying the sync's mapping
             return
         stats = dict(self.stats or {})
         stats[kind] = dict(stats.get(kind) or dict.fromkeys(COUNTERS, 0))
@@ -317,6 +319,9 @@ class ZiqiDingtalkSyncRun(models.Model):
         self.write(values)
 
     def _log(self, kind, key, message, request_id=None):
+        if not self:  # no run: an event handler, which records its own outcome
+            _logger.warning("DingTalk %s %s: %s", kind, key, message)
+            return
         self.env["ziqi.dingtalk.sync.log"].sudo().create(
             {
                 "run_id": self.id,

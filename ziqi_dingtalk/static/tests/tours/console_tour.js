@@ -100,3 +100,36 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_console", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_inbox", {
+    steps: () => [
+        {
+            content: "Show the failed events",
+            trigger: ".o_searchview_dropdown_toggler",
+            run: "click",
+        },
+        {
+            content: "Filter: Failed",
+            trigger: ".o_filter_menu .o_menu_item:contains('Failed')",
+            run: "click",
+        },
+        {
+            content: "Open the failed event",
+            trigger: ".o_list_view .o_data_row:contains('user_modify_org') td.o_data_cell[name='event_type']",
+            run: "click",
+        },
+        {
+            content: "Its error is shown",
+            trigger: ".o_form_view:contains('60011')",
+        },
+        {
+            content: "Retry it",
+            trigger: ".o_form_view .o_statusbar_buttons button[name='action_retry']",
+            run: "click",
+        },
+        {
+            content: "It is pending again",
+            trigger: ".o_form_view .o_statusbar_status button.o_arrow_button_current:contains('Pending')",
+        },
+    ],
+});

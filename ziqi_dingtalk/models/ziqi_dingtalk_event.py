@@ -1,0 +1,274 @@
+import datetime
+import hashlib
+import json
+import logging
+import time
+
+from odoo import api, fields, models
+
+from ..dingtalk import errors as dt_errors
+from ..dingtalk.events import parse_event
+
+_logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_MINUTES = (1, 5, 15, 60)
+BATCH = 200
+# never stored: the verification events' random values and keys of other callback kinds
+SECRET_KEYS = {"Random", "TestSuiteKey", "AuthCode", "SuiteTicket", "SuiteKey", "Token", "AesKey"}
+VERIFICATION_EVENTS = {"check_url", "check_create_suite_url", "check_update_suite_url"}
+
+
+class BatchClient:
+    """The company's client for one batch of events: what several events of the batch ask for (a person
+    named twice, the role list) is fetched once. Still "the current state": read during this batch."""
+
+    def __init__(self, client):
+        self._client = client
+        self._memo = {}
+
+    def _once(self, key, fetch):
+        if key not in self._memo:
+            try:
+                self._memo[key] = (True, fetch())
+            except dt_errors.APIError as error:
+                self._memo[key] = (False, error)
+        ok, value = self._memo[key]
+        if not ok:
+            raise value
+        return value
+
+    def user_get(self, userid):
+        return dict(self._once(("user", userid), lambda: self._client.user_get(userid)))
+
+    def department_get(self, dept_id):
+        return self._once(("dept", dept_id), lambda: self._client.department_get(dept_id))
+
+    def iter_roles(self):
+        return iter(self._once(("roles",), lambda: list(self._client.iter_roles())))
+
+    def iter_role_members(self, role_id):
+        return iter(self._once(("members", role_id), lambda: list(self._client.iter_role_members(role_id))))
+
+
+class CallbackRefused(Exception):
+    """A callback that must be refused: ``status`` for the HTTP answer, ``reason`` for the log only."""
+
+    def __init__(self, status, public, reason):
+        super().__init__(reason)
+        self.status, self.public, self.reason = status, public, reason
+
+
+class ZiqiDingtalkEvent(models.Model):
+    """The event inbox: every DingTalk event is stored here before it is acknowledged, then applied."""
+
+    _name = "ziqi.dingtalk.event"
+    _inherit = ["ziqi.dingtalk.event.handlers"]
+    _description = "DingTalk Event"
+    _order = "id desc"
+    _rec_name = "event_type"
+
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    event_type = fields.Char("Event", required=True, readonly=True, index=True)
+    event_key = fields.Char(
+        required=True, readonly=True, help="DingTalk's eventId, or a hash of the content."
+    )
+    user_ids = fields.Char("People", readonly=True)
+    dept_ids = fields.Char("Departments", readonly=True)
+    label_ids = fields.Char("Roles", readonly=True)
+    data = fields.Json(readonly=True)
+    received_at = fields.Datetime(readonly=True, default=fields.Datetime.now, index=True)
+    state = fields.Selection(
+        [("pending", "Pending"), ("done", "Applied"), ("skipped", "Skipped"), ("failed", "Failed")],
+        required=True,
+        default="pending",
+        readonly=True,
+        index=True,
+    )
+    attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(readonly=True, index=True)
+    processed_at = fields.Datetime(readonly=True)
+    result = fields.Char(readonly=True)
+    last_error = fields.Text(readonly=True)
+
+    _sql_constraints = [
+        ("event_key_uniq", "unique(company_id, event_key)", "Each DingTalk event is stored once.")
+    ]
+
+    # --- receiving (called by the /dingtalk/callback route) ---
+
+    @api.model
+    def _receive_http(self, query, body, company_id=None):
+        """Verify, decrypt and store a pushed callback; return the encrypted answer DingTalk expects.
+        Raises :class:`CallbackRefused` for anything that is not a valid callback for a company here."""
+        encrypt = self._callback_encrypt(body)
+        signature, timestamp, nonce = (query.get(k) for k in ("signature", "timestamp", "nonce"))
+        signature = query.get("msg_signature") or signature
+        timestamp = query.get("timeStamp") or timestamp
+        if not (signature and timestamp and nonce):
+            raise CallbackRefused(400, "bad request", "signature, timestamp or nonce missing")
+        company, crypto = self._callback_company(company_id, signature, timestamp, nonce, encrypt)
+        self._check_replay(company, timestamp)
+        try:
+            plaintext = crypto.decrypt(encrypt)
+            event = parse_event(plaintext)
+        except dt_errors.InvalidReceiver:
+            raise CallbackRefused(403, "forbidden", "the receiver id is not this company's") from None
+        except (dt_errors.CryptoError, dt_errors.EventError) as error:
+            raise CallbackRefused(400, "bad request", f"undecryptable callback: {error}") from None
+        corp_id = company.sudo().dingtalk_corp_id
+        if event.corp_id and corp_id and event.corp_id != corp_id:
+            raise CallbackRefused(403, "forbidden", f"event of another organisation {event.corp_id}")
+        if event.type not in VERIFICATION_EVENTS:
+            self._store(company, event)
+        return crypto.encrypt_response("success")
+
+    @api.model
+    def _callback_encrypt(self, body):
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            raise CallbackRefused(400, "bad request", "the body is not JSON") from None
+        encrypt = payload.get("encrypt") if isinstance(payload, dict) else None
+        if not isinstance(encrypt, str) or not encrypt:
+            raise CallbackRefused(400, "bad request", "the body has no encrypt")
+        return encrypt
+
+    @api.model
+    def _callback_company(self, company_id, signature, timestamp, nonce, encrypt):
+        """The company whose callback token signed this request (constant-time comparison)."""
+        companies = self.env["res.company"].sudo()
+        companies = companies.browse(company_id).exists() if company_id else companies.search([])
+        cryptos = [(company, company._dingtalk_crypto()) for company in companies]
+        cryptos = [(company, crypto) for company, crypto in cryptos if crypto]
+        if not cryptos:
+            raise CallbackRefused(404, "not found", "no company has the DingTalk callback configured")
+        for company, crypto in cryptos:
+            try:
+                crypto.verify(signature, timestamp, nonce, encrypt)
+            except dt_errors.InvalidSignature:
+                continue
+            return company, crypto
+        raise CallbackRefused(403, "forbidden", "the signature matches no company's callback token")
+
+    @api.model
+    def _check_replay(self, company, timestamp):
+        max_age = company.dingtalk_callback_max_age
+        try:
+            stamp = int(timestamp)
+        except ValueError:
+            raise CallbackRefused(400, "bad request", "the timestamp is not a number") from None
+        seconds = stamp / 1000 if stamp > 10**11 else stamp
+        if max_age and abs(time.time() - seconds) > max_age:
+            raise CallbackRefused(403, "forbidden", f"timestamp {timestamp} is outside the replay window")
+
+    @api.model
+    def _store(self, company, event):
+        """Insert the event once (a duplicate is dropped) and wake the cron; returns the new id or None."""
+        data = {key: value for key, value in event.raw.items() if key not in SECRET_KEYS}
+        key = event.event_id or hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        self.env.cr.execute(
+            """INSERT INTO ziqi_dingtalk_event (company_id, event_type, event_key, user_ids, dept_ids,
+                   label_ids, data, received_at, state, attempts,
+                   create_uid, write_uid, create_date, write_date)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', 'pending', 0,
+                       %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+               ON CONFLICT (company_id, event_key) DO NOTHING RETURNING id""",
+            [
+                company.id,
+                event.type,
+                key,
+                ",".join(map(str, event.user_ids)) or None,
+                ",".join(map(str, event.dept_ids)) or None,
+                ",".join(map(str, event.label_ids)) or None,
+                json.dumps(data),
+                self.env.uid,
+                self.env.uid,
+            ],
+        )
+        row = self.env.cr.fetchone()
+        self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events")._trigger()
+        return row and row[0]
+
+    # --- applying ---
+
+    @api.model
+    def _cron_process(self):
+        """Apply the due events, oldest first, each on its own; a failing one is retried later."""
+        self.flush_model(["state", "next_attempt_at"])
+        self.env.cr.execute(
+            """SELECT id FROM ziqi_dingtalk_event WHERE state = 'pending'
+               AND (next_attempt_at IS NULL OR next_attempt_at <= now() at time zone 'UTC')
+               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+            [BATCH],
+        )
+        events = self.browse([row[0] for row in self.env.cr.fetchall()])
+        for company in events.company_id:
+            events.filtered(lambda e, c=company: e.company_id == c)._apply(company)
+        remaining = self.search_count(
+            [
+                ("state", "=", "pending"),
+                "|",
+                ("next_attempt_at", "=", False),
+                ("next_attempt_at", "<=", fields.Datetime.now()),
+            ]
+        )
+        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+
+    def _apply(self, company):
+        client = BatchClient(company._dingtalk_client())
+        # the sync's mapping, run without a run record: an empty run recordset bound to the company
+        applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
+        touched = set()
+        for event in self:
+            handler = getattr(event, f"_handle_{event.event_type}", None)
+            try:
+                with self.env.cr.savepoint():
+                    state, result = handler(client, applier) if handler else ("skipped", "no handler")
+                    touched.add(event.event_type.split("_")[0])
+            except Exception as error:  # a poison event never blocks the ones behind it
+                _logger.debug("DingTalk event #%s failed", event.id, exc_info=True)
+                event._failed(error)
+                continue
+            event.write(
+                {"state": state, "result": result, "processed_at": fields.Datetime.now(), "last_error": False}
+            )
+        if touched & {"user", "org"}:
+            applier._apply_managers()
+        if touched & {"user", "label"}:
+            applier._apply_role_groups()
+
+    def _failed(self, error):
+        message = str(error) or type(error).__name__
+        if isinstance(error, dt_errors.APIError) and error.request_id:
+            message = f"{message} (request id {error.request_id})"
+        attempts = self.attempts + 1
+        values = {"attempts": attempts, "last_error": message[:2000]}
+        if attempts >= MAX_ATTEMPTS:
+            values["state"] = "failed"
+        else:
+            delay = BACKOFF_MINUTES[min(attempts, len(BACKOFF_MINUTES)) - 1]
+            values["next_attempt_at"] = fields.Datetime.now() + datetime.timedelta(minutes=delay)
+        _logger.warning(
+            "DingTalk event #%s (%s) failed, attempt %s: %s", self.id, self.event_type, attempts, message
+        )
+        self.write(values)
+        if values.get("state") == "failed":
+            self.company_id._dingtalk_alert(
+                self.env._(
+                    "[Odoo] DingTalk event %(type)s #%(id)s could not be applied after %(attempts)s "
+                    "attempts: %(error)s",
+                    type=self.event_type,
+                    id=self.id,
+                    attempts=attempts,
+                    error=message[:300],
+                )
+            )
+
+    def action_retry(self):
+        self.write({"state": "pending", "attempts": 0, "next_attempt_at": False, "last_error": False})
+        self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events")._trigger()
+        return True
+
+    def _ids_of(self, fname):
+        return [value for value in (self[fname] or "").split(",") if value]

@@ -1,0 +1,314 @@
+import base64
+import json
+import time
+from urllib.parse import urlencode
+
+from odoo.tests import HttpCase, tagged
+
+from ..dingtalk.crypto import DingTalkCrypto, generate_aes_key
+from .common import SANDBOX_APP, DingTalkSandboxMixin
+
+TOKEN = "ziqi-callback-token"
+
+
+@tagged("post_install", "-at_install")
+class TestCallback(DingTalkSandboxMixin, HttpCase):
+    sandbox_args = ("--users", "30", "--departments", "6", "--roles", "3", "--seed", "5")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_sandbox()
+        cls.company = cls.env.company
+        cls.aes_key = generate_aes_key()
+        cls.configure_company(cls.company, dingtalk_callback_token=TOKEN, dingtalk_aes_key=cls.aes_key)
+        cls.crypto = DingTalkCrypto(TOKEN, cls.aes_key, SANDBOX_APP["app_key"])
+        cls.Event = cls.env["ziqi.dingtalk.event"]
+        cls.Employee = cls.env["hr.employee"].with_context(active_test=False)
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox.control("reset", {"users": 30, "departments": 6, "roles": 3, "seed": 5})
+        self.org = self.sandbox.control("org")
+        self.env["ziqi.dingtalk.sync.run"]._queue(self.company, "all")._run_to_end()
+
+    # --- helpers ---
+
+    def url(self, company=None):
+        return f"{self.base_url()}/dingtalk/callback" + (f"/{company.id}" if company else "")
+
+    def push(self, event=None, **options):
+        """The sandbox pushes the event exactly as DingTalk does and checks our answer."""
+        self.env.flush_all()  # the server thread reads the database
+        body = {
+            "event": event or {"EventType": "check_url"},
+            "url": self.url(),
+            "token": TOKEN,
+            "aes_key": self.aes_key,
+            "receiver_id": SANDBOX_APP["app_key"],
+            **options,
+        }
+        return self.sandbox.control("push_event", body)
+
+    def mutate(self, op, **body):
+        return self.sandbox.control("mutate", dict(body, op=op))["event"]
+
+    def apply(self):
+        self.Event._cron_process()
+
+    def employee(self, userid):
+        return self.Employee.search([("dingtalk_userid", "=", userid), ("company_id", "=", self.company.id)])
+
+    def post(self, encrypt, crypto=None, timestamp=None, body=None, query=None):
+        """A hand-made push, signed with ``crypto`` (default: ours) over any ``encrypt`` string."""
+        crypto = crypto or self.crypto
+        timestamp = timestamp or str(int(time.time() * 1000))
+        nonce = "n0nce123"
+        params = query or {
+            "signature": crypto.signature(timestamp, nonce, encrypt),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+        data = body if body is not None else json.dumps({"encrypt": encrypt})
+        return self.url_open(
+            f"{self.url()}?{urlencode(params)}", data=data, headers={"Content-Type": "application/json"}
+        )
+
+    def a_person(self):
+        leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
+        return next(u for u in self.org["users"] if u["userid"] not in leaders and not u.get("boss"))
+
+    # --- the DingTalk check and the answer format ---
+
+    def test_check_url_is_answered_like_dingtalk_expects(self):
+        for signature_param in ("signature", "msg_signature"):
+            with self.subTest(signature_param=signature_param):
+                result = self.push(signature_param=signature_param)
+                self.assertEqual(result["status"], 200, result)
+                self.assertTrue(result["success"], result)
+        self.assertFalse(self.Event.search([]), "the check is answered, not stored")
+        answer = self.post(self.crypto.encrypt(json.dumps({"EventType": "check_url"}))).json()
+        self.assertEqual(set(answer), {"msg_signature", "timeStamp", "nonce", "encrypt"})
+        self.assertEqual(
+            self.crypto.decrypt_request(
+                answer["msg_signature"], answer["timeStamp"], answer["nonce"], answer["encrypt"]
+            ),
+            "success",
+        )
+
+    def test_the_answer_makes_no_dingtalk_call(self):
+        self.sandbox.control("stats/reset", {})
+        person = self.a_person()
+        self.assertTrue(
+            self.push(self.mutate("update_user", userid=person["userid"], title="总监"))["success"]
+        )
+        self.assertFalse(self.sandbox.stats(), "nothing is fetched before the answer")
+        event = self.Event.search([])
+        self.assertEqual(
+            (event.event_type, event.state, event.user_ids), ("user_modify_org", "pending", person["userid"])
+        )
+
+    # --- every event type, both dialects ---
+
+    def test_people_events_in_both_dialects(self):
+        person = self.a_person()
+        dept = self.org["departments"][-1]["dept_id"]
+        new = {
+            "userid": "ziqi0001",
+            "name": "李新人",
+            "dept_id_list": [dept],
+            "mobile": "13800000001",
+            "email": "li.xinren@example.cn",
+            "title": "工程师",
+        }
+        for dialect in ("pascal", "camel"):
+            self.push(self.mutate("add_user", **dict(new, userid=f"ziqi{dialect}")), dialect=dialect)
+            self.push(
+                self.mutate("update_user", userid=person["userid"], title=f"总监 {dialect}"), dialect=dialect
+            )
+        self.apply()
+        self.assertEqual(set(self.Event.search([]).mapped("state")), {"done"})
+        for dialect in ("pascal", "camel"):
+            employee = self.employee(f"ziqi{dialect}")
+            self.assertEqual(
+                (employee.name, employee.job_title, employee.user_id.login),
+                ("李新人", "工程师", f"ziqi{dialect}"),
+            )
+        self.assertEqual(self.employee(person["userid"]).job_title, "总监 camel")
+        self.push(self.mutate("remove_user", userid=person["userid"]), dialect="pascal")
+        self.apply()
+        self.assertFalse(self.employee(person["userid"]).active)
+        self.assertFalse(self.employee(person["userid"]).user_id.active)
+
+    def test_department_events(self):
+        parent = self.org["departments"][1]["dept_id"]
+        created = self.mutate("add_dept", name="新业务部", parent_id=parent)
+        self.push(created)
+        self.apply()
+        dept_id = created["deptId"][0]
+        Department = self.env["hr.department"].with_context(active_test=False)
+        record = Department.search([("dingtalk_id", "=", str(dept_id))])
+        self.assertEqual((record.name, record.parent_id.dingtalk_id), ("新业务部", str(parent)))
+        self.push(self.mutate("update_dept", dept_id=dept_id, name="新业务二部"), dialect="pascal")
+        self.apply()
+        self.assertEqual(record.name, "新业务二部")
+        self.push(self.mutate("remove_dept", dept_id=dept_id))
+        self.apply()
+        self.assertFalse(record.active, "a removed department is archived")
+
+    def test_role_events_and_mapped_groups(self):
+        group = self.env.ref("base.group_partner_manager")
+        role_data = self.org["role_groups"][0]["roles"][0]
+        role = self.env["ziqi.dingtalk.role"].search([("dingtalk_id", "=", str(role_data["id"]))])
+        role.group_ids = group
+        person = next(u["userid"] for u in self.org["users"] if u["userid"] not in role_data["members"])
+        for event in self.sandbox.control(
+            "mutate", {"op": "set_role_members", "role_id": role_data["id"], "userids": [person]}
+        )["events"]:
+            self.push(event)
+        added = self.mutate("add_role", name="数据管理员", group_id=self.org["role_groups"][0]["groupId"])
+        self.push(added)
+        self.apply()
+        self.assertEqual(role.employee_ids, self.employee(person))
+        self.assertTrue(self.employee(person).user_id.has_group("base.group_partner_manager"))
+        new_role = self.env["ziqi.dingtalk.role"].search([("name", "=", "数据管理员")])
+        self.assertTrue(new_role)
+        self.push(self.mutate("remove_role", role_id=added["labelIdList"][0]))
+        self.push(self.mutate("set_role_members", role_id=role_data["id"], userids=[]))
+        self.apply()
+        self.assertFalse(new_role.active)
+        self.assertFalse(self.employee(person).user_id.has_group("base.group_partner_manager"))
+
+    def test_admin_events_change_nothing(self):
+        self.push({"EventType": "org_admin_add", "userId": [self.a_person()["userid"]], "eventId": "adm1"})
+        self.apply()
+        self.assertEqual(self.Event.search([]).state, "skipped")
+
+    # --- exactly once, out of order, gone ---
+
+    def test_duplicates_are_stored_and_applied_once(self):
+        event = self.mutate("update_user", userid=self.a_person()["userid"], title="经理")
+        for dialect in ("camel", "camel", "pascal", "pascal"):
+            self.assertTrue(self.push(event, dialect=dialect)["success"], "a duplicate is still acknowledged")
+        self.assertEqual(len(self.Event.search([])), 2, "one per dialect: the retries are dropped")
+        self.apply()
+        self.assertEqual(self.Event.search([]).mapped("state"), ["done", "done"])
+
+    def test_out_of_order_events_leave_the_current_state(self):
+        person = self.a_person()
+        modify = self.mutate("update_user", userid=person["userid"], title="先改")
+        leave = self.mutate("remove_user", userid=person["userid"])
+        self.push(leave)
+        self.push(modify)  # arrives after the leave
+        self.apply()
+        self.assertFalse(self.employee(person["userid"]).active, "DingTalk's current state wins")
+
+    def test_an_unknown_person_is_recorded_not_an_error(self):
+        self.push({"EventType": "user_modify_org", "userId": ["nobody-here"], "eventId": "x1"})
+        self.apply()
+        event = self.Event.search([])
+        self.assertEqual(event.state, "done")
+        self.assertFalse(self.employee("nobody-here"))
+
+    # --- failures ---
+
+    def test_failures_are_retried_then_failed_alerted_and_retryable(self):
+        self.company.sudo().write({"dingtalk_alert_userid": self.a_person()["userid"]})
+        self.sandbox.control("faults", {"path": "/topapi/v2/user/get", "errcode": 60011, "count": 100})
+        self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="X"))
+        self.push(self.mutate("update_dept", dept_id=self.org["departments"][1]["dept_id"], name="改名部"))
+        poison, dept_event = self.Event.search([], order="id")
+        for _attempt in range(5):
+            self.apply()
+            poison.next_attempt_at = False
+        self.assertEqual(dept_event.state, "done", "a poison event never blocks the ones behind it")
+        self.assertEqual((poison.state, poison.attempts), ("failed", 5))
+        self.assertIn("60011", poison.last_error)
+        messages = self.sandbox.control("messages")["messages"]
+        self.assertIn(f"#{poison.id}", json.dumps(messages, ensure_ascii=False))
+        self.sandbox.control("faults/clear", {})
+        poison.action_retry()
+        self.apply()
+        self.assertEqual(poison.state, "done")
+
+    # --- bad input: 4xx, never 500 ---
+
+    def test_bad_input_is_refused_with_a_4xx(self):
+        good = self.crypto.encrypt(json.dumps({"EventType": "user_add_org", "userId": ["a"]}))
+        other = DingTalkCrypto(TOKEN, self.aes_key, "another-app-key")
+        cases = {
+            "wrong signature": (self.push(tamper="signature")["status"], 403),
+            "wrong receiver": (
+                self.post(other.encrypt(json.dumps({"EventType": "user_add_org"}))).status_code,
+                403,
+            ),
+            "bad json body": (self.post(good, body="{not json").status_code, 400),
+            "no encrypt": (self.post(good, body=json.dumps({"x": 1})).status_code, 400),
+            "bad base64": (self.post("!!not base64!!").status_code, 400),
+            "bad length": (self.post(base64.b64encode(b"x" * 20).decode()).status_code, 400),
+            "bad padding": (self.post(base64.b64encode(b"\x00" * 32).decode()).status_code, 400),
+            "missing nonce": (self.post(good, query={"signature": "x", "timestamp": "1"}).status_code, 400),
+            "replayed": (
+                self.post(good, timestamp=str(int(time.time() * 1000) - 3_600_000)).status_code,
+                403,
+            ),
+        }
+        for case, (status, expected) in cases.items():
+            with self.subTest(case=case):
+                self.assertEqual(status, expected)
+        self.assertFalse(self.Event.search([]), "nothing refused is stored")
+        response = self.url_open(
+            f"{self.base_url()}/dingtalk/callback/999999?signature=x&timestamp=1&nonce=n",
+            data=json.dumps({"encrypt": good}),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 404, "an unknown company")
+        self.assertNotIn("Traceback", response.text)
+
+    def test_two_companies_each_get_their_own_events(self):
+        other = self.env["res.company"].create({"name": "钉钉二公司"})
+        other_key = generate_aes_key()
+        self.configure_company(
+            other,
+            dingtalk_callback_token="other-token",
+            dingtalk_aes_key=other_key,
+            dingtalk_app_key="other-app-key",
+            dingtalk_corp_id=False,
+        )
+        event = {"EventType": "user_modify_org", "userId": ["someone"], "eventId": "two-companies"}
+        result = self.push(event, token="other-token", aes_key=other_key, receiver_id="other-app-key")
+        self.assertTrue(result["success"], result)
+        self.push(event)
+        self.assertEqual(
+            self.Event.search([("event_key", "=", "two-companies")]).company_id, self.company | other
+        )
+        result = self.push(
+            event, url=self.url(other), token="other-token", aes_key=other_key, receiver_id="other-app-key"
+        )
+        self.assertTrue(result["success"], "the per-company URL works too")
+
+    def test_the_inbox_in_a_browser(self):
+        self.Event.create(
+            {
+                "company_id": self.company.id,
+                "event_type": "user_modify_org",
+                "event_key": "k1",
+                "user_ids": "u1",
+                "state": "failed",
+                "attempts": 5,
+                "last_error": "DingTalk error 60011 on /topapi/v2/user/get",
+            }
+        )
+        self.Event.create(
+            {
+                "company_id": self.company.id,
+                "event_type": "org_dept_modify",
+                "event_key": "k2",
+                "dept_ids": "2",
+                "state": "done",
+            }
+        )
+        self.start_tour(
+            "/web#action=ziqi_dingtalk.action_ziqi_dingtalk_event", "ziqi_dingtalk_inbox", login="admin"
+        )
+        self.assertEqual(self.Event.search([("event_key", "=", "k1")]).state, "pending")
