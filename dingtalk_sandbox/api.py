@@ -112,7 +112,8 @@ def login_page(sb, request, path):
     problem = _login_problem(sb, args)
     if problem:
         return Response(pages.error_page(problem), status=400, content_type="text/html;charset=utf-8")
-    userid = args.get("userid")
+    # ?userid=U, or the control API's "login_as" (a browser test standing in for the person scanning)
+    userid = args.get("userid") or sb.login_as
     if userid:
         return _choose(sb, args, userid)
     query = (args.get("q") or "").strip()

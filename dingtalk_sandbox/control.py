@@ -124,7 +124,15 @@ def config(sb, body):
         sb.limiter.qps = int(body["qps"] or 0)
     if "token_ttl" in body:
         sb.tokens.ttl = float(body["token_ttl"])
-    return {"ok": True, "latency_ms": sb.latency_ms, "qps": sb.limiter.qps, "token_ttl": sb.tokens.ttl}
+    if "login_as" in body:
+        sb.login_as = body["login_as"] or None
+    return {
+        "ok": True,
+        "latency_ms": sb.latency_ms,
+        "qps": sb.limiter.qps,
+        "token_ttl": sb.tokens.ttl,
+        "login_as": sb.login_as,
+    }
 
 
 def callback(sb, body):

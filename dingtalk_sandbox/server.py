@@ -31,6 +31,7 @@ class Sandbox:
         self.faults = Faults()
         self.stats = Stats()
         self.latency_ms = latency_ms
+        self.login_as = None  # userid the OAuth page picks by itself (browser tests)
         self.messages = []
         self.pushes = []
         self.callback = None
