@@ -498,6 +498,12 @@ def main():
     except Stop as stop:
         print(f"bench-events: {stop}", file=sys.stderr)
         return 2
+    except subprocess.CalledProcessError as error:
+        print(
+            f"bench-events: {' '.join(map(str, error.cmd[:4]))}... failed ({error.returncode})",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("bench-events: interrupted", file=sys.stderr)
         return 130
@@ -567,6 +573,17 @@ def summarize(args, plan, sender, watcher, sent_idx, drained, drain_end, stats_b
             "p50": rounded(percentile(answer_ms, 0.50)),
             "p99": rounded(p99),
             "max": rounded(max(answer_ms, default=None)),
+        },
+        "answer_ms_by_kind": {
+            kind: {
+                "n": len(times),
+                "p50": rounded(percentile(times, 0.50)),
+                "p99": rounded(percentile(times, 0.99)),
+                "max": rounded(max(times)),
+                "over_100ms": sum(1 for t in times if t > 100),
+            }
+            for kind in KINDS
+            if (times := [r["ms"] for i, r in zip(sent_idx, results, strict=True) if plan[i]["kind"] == kind])
         },
         "achieved_rate": rounded(
             len(results) / (last_send - first_send) if last_send > first_send else None, 2

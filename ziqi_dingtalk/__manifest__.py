@@ -17,6 +17,7 @@
         "views/hr_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
+        "views/login_templates.xml",
     ],
     "assets": {
         "web.assets_tests": [

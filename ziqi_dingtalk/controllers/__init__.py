@@ -1,1 +1,1 @@
-from . import callback, sync
+from . import callback, login, sync

@@ -75,6 +75,11 @@ class ResCompany(models.Model):
         help="A sync that would archive more than this share of the synced people stops before archiving "
         "anyone and alerts the admin.",
     )
+    dingtalk_login_create = fields.Boolean(
+        "Create Accounts on First Sign-in",
+        help="A DingTalk person of the organisation with no Odoo account gets one, exactly as the sync would "
+        "create it, the first time they sign in with DingTalk. Off: only synced people may sign in.",
+    )
     dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
     dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)
     dingtalk_login_url = fields.Char("DingTalk Login URL", default=DEFAULT_LOGIN_URL, required=True)
@@ -152,6 +157,35 @@ class ResCompany(models.Model):
         return dt_crypto.DingTalkCrypto(
             company.dingtalk_callback_token, company.dingtalk_aes_key, receiver.strip()
         )
+
+    @api.model
+    def _dingtalk_login_companies(self):
+        """Companies whose people can sign in with DingTalk (the app is configured)."""
+        companies = self.sudo().search([("dingtalk_app_key", "!=", False)])
+        return companies.filtered(lambda company: company._dingtalk_is_configured())
+
+    @api.model
+    def _dingtalk_company_for_corp(self, corp_id):
+        """The company connected to this DingTalk organisation (the only one when corp_id is not given)."""
+        companies = self._dingtalk_login_companies()
+        if corp_id:
+            return companies.filtered(lambda company: company.dingtalk_corp_id == corp_id)[:1]
+        return companies if len(companies) == 1 else self.browse()
+
+    def _dingtalk_userid_from_oauth(self, code):
+        """Browser login (protocol §5.1): authorization code → user token → unionId → userid of this org."""
+        client = self._dingtalk_client()
+        token = client.user_access_token(code)
+        corp_id = self.sudo().dingtalk_corp_id
+        if token.get("corpId") and corp_id and token["corpId"] != corp_id:
+            return None
+        profile = client.contact_users_me(token["accessToken"])
+        member = client.user_getbyunionid(profile["unionId"])
+        return member.get("userid") if str(member.get("contact_type", 0)) == "0" else None
+
+    def _dingtalk_userid_from_app_code(self, code):
+        """In-app (免登) login (protocol §5.3): the JSAPI auth code → userid."""
+        return self._dingtalk_client().user_getuserinfo(code).get("userid")
 
     def _dingtalk_error_message(self, error):
         """Plain, translated words for a DingTalk error, naming the usual fix."""

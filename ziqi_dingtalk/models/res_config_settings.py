@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from ..dingtalk import crypto as dt_crypto
 from ..dingtalk import errors as dt_errors
@@ -21,9 +21,21 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_login_field = fields.Selection(related="company_id.dingtalk_login_field", readonly=False)
     dingtalk_match_existing = fields.Boolean(related="company_id.dingtalk_match_existing", readonly=False)
     dingtalk_archive_threshold = fields.Float(related="company_id.dingtalk_archive_threshold", readonly=False)
+    dingtalk_login_create = fields.Boolean(related="company_id.dingtalk_login_create", readonly=False)
+    dingtalk_callback_url = fields.Char("Callback URL", compute="_compute_dingtalk_urls")
+    dingtalk_redirect_url = fields.Char("Sign-in Redirect URL", compute="_compute_dingtalk_urls")
+    dingtalk_home_url = fields.Char("Workbench Home Page URL", compute="_compute_dingtalk_urls")
     dingtalk_oapi_url = fields.Char(related="company_id.dingtalk_oapi_url", readonly=False)
     dingtalk_api_url = fields.Char(related="company_id.dingtalk_api_url", readonly=False)
     dingtalk_login_url = fields.Char(related="company_id.dingtalk_login_url", readonly=False)
+
+    @api.depends("company_id")
+    def _compute_dingtalk_urls(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
+        for settings in self:
+            settings.dingtalk_callback_url = f"{base}/dingtalk/callback"
+            settings.dingtalk_redirect_url = f"{base}/dingtalk/loginweb"
+            settings.dingtalk_home_url = f"{base}/dingtalk/index.html"
 
     def action_dingtalk_generate_aes_key(self):
         """Give the company a fresh callback aes_key (to paste into the DingTalk console)."""

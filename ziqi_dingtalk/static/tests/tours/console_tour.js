@@ -133,3 +133,17 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_inbox", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_login_button", {
+    steps: () => [
+        {
+            content: "The login page offers DingTalk",
+            trigger: "a.o_dingtalk_login_button:contains('Log in with DingTalk')",
+            run: "click",
+        },
+        {
+            content: "Back from DingTalk, signed in: the web client is open",
+            trigger: ".o_main_navbar",
+        },
+    ],
+});
