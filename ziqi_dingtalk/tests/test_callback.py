@@ -194,6 +194,17 @@ class TestCallback(DingTalkSandboxMixin, HttpCase):
         self.apply()
         self.assertEqual(self.Event.search([]).mapped("state"), ["done", "done"])
 
+    def test_a_batch_reads_each_person_once(self):
+        first, second = (u["userid"] for u in self.org["users"][3:5])
+        for userid, title in ((first, "甲"), (second, "乙"), (first, "丙")):
+            self.push(self.mutate("update_user", userid=userid, title=title))
+        self.sandbox.control("stats/reset", {})
+        self.apply()
+        self.assertEqual(
+            self.sandbox.stats().get("/topapi/v2/user/get"), 2, "fetched once per batch, concurrently"
+        )
+        self.assertEqual(self.employee(first).job_title, "丙")
+
     def test_out_of_order_events_leave_the_current_state(self):
         person = self.a_person()
         modify = self.mutate("update_user", userid=person["userid"], title="先改")
