@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from dingtalk.client import DingTalkClient, MemoryTokenStore
+from dingtalk.client import DingTalkClient, MemoryTokenStore, shared_limiter
 from dingtalk.errors import (
     APIError,
     AuthCodeError,
@@ -587,3 +587,12 @@ def test_limiter_rejects_bad_settings():
 def test_error_classification(errcode, sub_code, token, retry):
     error = APIError(errcode, "msg", sub_code=sub_code)
     assert (error.is_token_error, error.is_retryable) == (token, retry)
+
+
+def test_clients_of_one_app_share_the_rate_limit(org):
+    """Odoo builds a client per job: with the shared limiter, several clients together stay under 20/s."""
+    clients = [make_client(org, limiter=shared_limiter(APP_KEY)) for _ in range(3)]
+    with ThreadPoolExecutor(15) as pool:
+        list(pool.map(lambda n: clients[n % 3].user_get(f"u{n % 50 + 1:04d}"), range(45)))
+    assert sandbox_throttled(org, USER_GET) == 0
+    assert shared_limiter(APP_KEY) is shared_limiter(APP_KEY)

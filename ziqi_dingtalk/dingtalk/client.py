@@ -49,6 +49,19 @@ class _RedactSecrets(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecrets())
 
 
+_SHARED_LIMITERS = {}
+_SHARED_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(app_key, qps=20):
+    """The process-wide limiter of an app: DingTalk counts calls per app and API, not per client object."""
+    with _SHARED_LIMITERS_LOCK:
+        limiter = _SHARED_LIMITERS.get((app_key, qps))
+        if limiter is None:
+            limiter = _SHARED_LIMITERS[(app_key, qps)] = RateLimiter(qps, LIMIT_PERIOD)
+        return limiter
+
+
 class TokenStore:
     """Where the app access token is cached; may be shared by threads and processes (e.g. a DB row).
 
@@ -192,7 +205,9 @@ def _id_list(values):
 class DingTalkClient:
     """DingTalk server API client for one app (AppKey/AppSecret).
 
-    ``qps`` (None or 0 = off) limits calls per API path per second on the client side; ``max_retries``
+    ``qps`` (None or 0 = off) limits calls per API path per second on the client side; pass a shared
+    ``limiter`` (see :func:`shared_limiter`) so that every client of one app in a process counts together;
+    ``max_retries``
     bounds the backoff retries on throttling and "system busy" answers; ``sleep`` and ``clock`` (epoch
     seconds, used for token expiry) are injectable for tests.
     """
@@ -213,6 +228,7 @@ class DingTalkClient:
         max_backoff=8.0,
         sleep=time.sleep,
         clock=time.time,
+        limiter=None,
     ):
         self.app_key = app_key
         self._app_secret = app_secret
@@ -225,7 +241,7 @@ class DingTalkClient:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._clock = clock
-        self._limiter = RateLimiter(qps, LIMIT_PERIOD) if qps else None
+        self._limiter = limiter if limiter is not None else (RateLimiter(qps, LIMIT_PERIOD) if qps else None)
         self._session = session if session is not None else _new_session()
         self._token_lock = threading.Lock()
         self._token = None  # (token, expires_at) last read from or written to the store

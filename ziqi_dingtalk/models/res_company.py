@@ -141,6 +141,7 @@ class ResCompany(models.Model):
             oapi_url=company.dingtalk_oapi_url,
             api_url=company.dingtalk_api_url,
             token_store=self.env["ziqi.dingtalk.token"]._store(company.dingtalk_app_key.strip()),
+            limiter=dt_client.shared_limiter(company.dingtalk_app_key.strip()),
         )
 
     def _dingtalk_crypto(self):
