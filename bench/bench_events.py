@@ -70,6 +70,13 @@ def parse_args():
     parser.add_argument("--rate", type=float, default=50, help="events per second (default 50)")
     parser.add_argument("--duration", type=float, default=60, help="seconds of sending (default 60)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (default 8)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Odoo HTTP worker processes (default 0: threaded, the cron shares the process; 2: prefork as in "
+        "production, the cron in a process of its own)",
+    )
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--departments", type=int, default=100)
     parser.add_argument("--roles", type=int, default=20)
@@ -209,7 +216,7 @@ def start_odoo(args, port):
             f"--db-filter=^{args.db}$",
             "--http-interface=127.0.0.1",
             f"--http-port={port}",
-            "--workers=0",
+            f"--workers={args.workers}",
             "--max-cron-threads=1",
             "--log-level=warn",
         ),

@@ -14,6 +14,7 @@
         "views/ziqi_dingtalk_sync_run_views.xml",
         "views/ziqi_dingtalk_role_views.xml",
         "views/ziqi_dingtalk_event_views.xml",
+        "views/ziqi_dingtalk_message_views.xml",
         "views/hr_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",

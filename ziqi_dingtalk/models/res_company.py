@@ -80,6 +80,11 @@ class ResCompany(models.Model):
         help="A DingTalk person of the organisation with no Odoo account gets one, exactly as the sync would "
         "create it, the first time they sign in with DingTalk. Off: only synced people may sign in.",
     )
+    dingtalk_alert_period = fields.Integer(
+        "Alert Period (min)",
+        default=60,
+        help="The same kind of failure is alerted at most once in this many minutes (0: every time).",
+    )
     dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
     dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)
     dingtalk_login_url = fields.Char("DingTalk Login URL", default=DEFAULT_LOGIN_URL, required=True)
@@ -231,21 +236,33 @@ class ResCompany(models.Model):
             errors=run.error_count,
             first=run.log_ids[:1].message or "",
         )
-        self._dingtalk_alert(text)
+        self._dingtalk_alert(text, key=f"sync:{run.state}", record=run)
 
-    def _dingtalk_alert(self, text):
-        """Send ``text`` as a work notification to the configured alert recipient; log, never raise."""
+    def _dingtalk_alert(self, text, key=None, record=None):
+        """Send ``text`` as a work notification to the alert recipient, with a link to ``record``; the same
+        ``key`` alerts once per alert period. Logs, never raises: an alert must not break the failing job."""
         company = self.sudo()
         if not (
             company.dingtalk_alert_userid and company.dingtalk_agent_id and company._dingtalk_is_configured()
         ):
             _logger.warning("DingTalk alert not sent (no alert recipient or AgentId configured): %s", text)
             return False
+        send, held_back = self.env["ziqi.dingtalk.alert"]._should_send(company, key or text[:200])
+        if not send:
+            _logger.info(
+                "DingTalk alert held back (sent less than %s min ago): %s",
+                company.dingtalk_alert_period,
+                text,
+            )
+            return False
+        if held_back:
+            text += "\n" + self.env._("(%(count)s more like this since the last alert)", count=held_back)
+        msg = self.env["ziqi.dingtalk.message"]._message_body(
+            markdown=text, title=self.env._("Odoo: DingTalk integration"), record=record
+        )
         try:
             company._dingtalk_client().send_work_notification(
-                company.dingtalk_agent_id,
-                {"msgtype": "text", "text": {"content": text[:1800]}},
-                userid_list=[company.dingtalk_alert_userid],
+                company.dingtalk_agent_id, msg, userid_list=[company.dingtalk_alert_userid]
             )
         except (dt_errors.DingTalkError, ValueError) as error:
             _logger.warning(

@@ -1,3 +1,5 @@
+import datetime
+
 from odoo import api, fields, models
 
 from ..dingtalk import crypto as dt_crypto
@@ -25,6 +27,11 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_callback_url = fields.Char("Callback URL", compute="_compute_dingtalk_urls")
     dingtalk_redirect_url = fields.Char("Sign-in Redirect URL", compute="_compute_dingtalk_urls")
     dingtalk_home_url = fields.Char("Workbench Home Page URL", compute="_compute_dingtalk_urls")
+    dingtalk_alert_period = fields.Integer(related="company_id.dingtalk_alert_period", readonly=False)
+    dingtalk_last_sync = fields.Datetime("Last Successful Sync", compute="_compute_dingtalk_status")
+    dingtalk_events_24h = fields.Integer("Events in the Last 24 h", compute="_compute_dingtalk_status")
+    dingtalk_failures = fields.Integer("Failures Waiting", compute="_compute_dingtalk_status")
+    dingtalk_default_admin_password = fields.Boolean(compute="_compute_dingtalk_status")
     dingtalk_oapi_url = fields.Char(related="company_id.dingtalk_oapi_url", readonly=False)
     dingtalk_api_url = fields.Char(related="company_id.dingtalk_api_url", readonly=False)
     dingtalk_login_url = fields.Char(related="company_id.dingtalk_login_url", readonly=False)
@@ -36,6 +43,35 @@ class ResConfigSettings(models.TransientModel):
             settings.dingtalk_callback_url = f"{base}/dingtalk/callback"
             settings.dingtalk_redirect_url = f"{base}/dingtalk/loginweb"
             settings.dingtalk_home_url = f"{base}/dingtalk/index.html"
+
+    @api.depends("company_id")
+    def _compute_dingtalk_status(self):
+        Run = self.env["ziqi.dingtalk.sync.run"].sudo()
+        Event = self.env["ziqi.dingtalk.event"].sudo()
+        since = fields.Datetime.now() - datetime.timedelta(hours=24)
+        for settings in self:
+            company = [("company_id", "=", settings.company_id.id)]
+            last = Run.search([*company, ("state", "=", "done")], order="ended_at desc", limit=1)
+            last_ok = Run.search([*company, ("state", "=", "done")], order="id desc", limit=1)
+            failed_runs = Run.search_count(
+                [*company, ("state", "in", ("failed", "stopped")), ("id", ">", last_ok.id)]
+            )
+            settings.dingtalk_last_sync = last.ended_at
+            settings.dingtalk_events_24h = Event.search_count([*company, ("received_at", ">=", since)])
+            settings.dingtalk_failures = failed_runs + Event.search_count(
+                [*company, ("state", "=", "failed")]
+            )
+            settings.dingtalk_default_admin_password = self._dingtalk_admin_has_default_password()
+
+    def _dingtalk_admin_has_default_password(self):
+        """True while the admin account still accepts the well-known password "admin"."""
+        admin = self.env.ref("base.user_admin", raise_if_not_found=False)
+        if not admin or not admin.active:
+            return False
+        self.env["res.users"].flush_model(["password"])
+        self.env.cr.execute("SELECT password FROM res_users WHERE id = %s", [admin.id])
+        hashed = (self.env.cr.fetchone() or [None])[0]
+        return bool(hashed) and self.env["res.users"]._crypt_context().verify("admin", hashed)
 
     def action_dingtalk_generate_aes_key(self):
         """Give the company a fresh callback aes_key (to paste into the DingTalk console)."""

@@ -299,14 +299,16 @@ class ZiqiDingtalkEvent(models.Model):
         self.write(values)
         if values.get("state") == "failed":
             self.company_id._dingtalk_alert(
-                self.env._(
+                key=f"event:{self.event_type}",
+                record=self,
+                text=self.env._(
                     "[Odoo] DingTalk event %(type)s #%(id)s could not be applied after %(attempts)s "
                     "attempts: %(error)s",
                     type=self.event_type,
                     id=self.id,
                     attempts=attempts,
                     error=message[:300],
-                )
+                ),
             )
 
     def action_retry(self):

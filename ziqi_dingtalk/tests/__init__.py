@@ -1,1 +1,9 @@
-from . import test_callback, test_login, test_settings, test_sync, test_sync_http, test_tour_settings
+from . import (
+    test_callback,
+    test_login,
+    test_notify,
+    test_settings,
+    test_sync,
+    test_sync_http,
+    test_tour_settings,
+)

@@ -1,6 +1,6 @@
 from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.neutralize import neutralize_database
-from odoo.tests import tagged
+from odoo.tests import TransactionCase, tagged
 
 from .common import SANDBOX_APP, DingTalkCase
 
@@ -58,17 +58,6 @@ class TestSettings(DingTalkCase):
             with self.subTest(field=secret), self.assertRaises(AccessError):
                 company.read([secret])
 
-    def test_neutralize_blanks_secrets_and_tokens(self):
-        self.company.sudo().write({"dingtalk_callback_token": "tok", "dingtalk_aes_key": "A" * 43})
-        self.env.flush_all()
-        neutralize_database(self.env.cr)
-        self.env.invalidate_all()
-        company = self.company.sudo()
-        self.assertFalse(company.dingtalk_app_secret)
-        self.assertFalse(company.dingtalk_callback_token)
-        self.assertFalse(company.dingtalk_aes_key)
-        self.assertEqual(company.dingtalk_app_key, SANDBOX_APP["app_key"], "non-secret settings stay")
-
     def test_test_connection_succeeds_and_caches_the_token(self):
         self.sandbox.control("stats/reset", {})
         params = self._test_connection()
@@ -113,3 +102,50 @@ class TestSettings(DingTalkCase):
         params = self._test_connection()
         self.assertEqual(params["type"], "warning")
         self.assertIn("AppKey and AppSecret in Settings", params["message"])
+
+    def test_status_panel(self):
+        admin = self.env.ref("base.user_admin")
+        admin.password = "admin"
+        self.assertTrue(self._settings().dingtalk_default_admin_password)
+        admin.password = "a-better-secret-9"
+        self.assertFalse(self._settings().dingtalk_default_admin_password)
+        run = self.env["ziqi.dingtalk.sync.run"]._queue(self.company, "departments")._run_to_end()
+        self.env["ziqi.dingtalk.event"].create(
+            {
+                "company_id": self.company.id,
+                "event_type": "user_add_org",
+                "event_key": "s1",
+                "state": "failed",
+            }
+        )
+        settings = self._settings()
+        self.assertEqual(settings.dingtalk_last_sync, run.ended_at)
+        self.assertEqual((settings.dingtalk_events_24h, settings.dingtalk_failures), (1, 1))
+
+
+@tagged("post_install", "-at_install")
+class TestNeutralize(TransactionCase):
+    """Its own class (its own transaction): the token table is written by other cursors in the tests above."""
+
+    def test_neutralize_blanks_secrets_tokens_and_crons(self):
+        company = self.env.company.sudo()
+        company.write(
+            {
+                "dingtalk_app_key": "k",
+                "dingtalk_app_secret": "s",
+                "dingtalk_callback_token": "tok",
+                "dingtalk_aes_key": "A" * 43,
+            }
+        )
+        self.env.cr.execute(
+            "INSERT INTO ziqi_dingtalk_token (app_key, access_token, expires_at) VALUES ('neutral', 't', 1)"
+        )
+        self.env.flush_all()
+        neutralize_database(self.env.cr)
+        self.env.invalidate_all()
+        self.assertFalse(company.dingtalk_app_secret)
+        self.assertFalse(company.dingtalk_callback_token)
+        self.assertFalse(company.dingtalk_aes_key)
+        self.assertEqual(company.dingtalk_app_key, "k", "non-secret settings stay")
+        self.assertFalse(self.env["ziqi.dingtalk.token"].sudo().search([]))
+        self.assertFalse(self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_sync_schedule").active)

@@ -24,3 +24,11 @@ class TestSettingsTour(DingTalkSandboxMixin, HttpCase):
         self.env["ir.module.module"]._load_module_terms(modules, ["zh_CN"])
         self.env.ref("base.user_admin").lang = "zh_CN"
         self.start_tour(SETTINGS_URL, "ziqi_dingtalk_settings_zh", login="admin")
+
+    def test_console_views_english_and_chinese(self):
+        action = "/web#action=ziqi_dingtalk.action_ziqi_dingtalk_sync_run"
+        self.start_tour(action, "ziqi_dingtalk_console_views_en", login="admin")
+        self.env["res.lang"]._activate_lang("zh_CN")
+        self.env["ir.module.module"]._load_module_terms(["base", "web", "ziqi_dingtalk"], ["zh_CN"])
+        self.env.ref("base.user_admin").lang = "zh_CN"
+        self.start_tour(action, "ziqi_dingtalk_console_views_zh", login="admin")

@@ -147,3 +147,41 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_login_button", {
         },
     ],
 });
+
+function consoleViews(labels) {
+    const steps = [];
+    for (const [menu, title] of labels) {
+        steps.push(
+            {
+                content: `Open ${menu}`,
+                trigger: `.o_menu_sections a:contains('${menu}'), .o_menu_sections button:contains('${menu}')`,
+                run: "click",
+            },
+            {
+                content: `${title} is shown`,
+                trigger: `.o_breadcrumb:contains('${title}')`,
+            }
+        );
+    }
+    return steps;
+}
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_console_views_en", {
+    steps: () =>
+        consoleViews([
+            ["Event Inbox", "Event Inbox"],
+            ["Work Notifications", "Work Notifications"],
+            ["Roles", "Roles"],
+            ["Sync Runs", "Sync Runs"],
+        ]),
+});
+
+registry.category("web_tour.tours").add("ziqi_dingtalk_console_views_zh", {
+    steps: () =>
+        consoleViews([
+            ["事件收件箱", "事件收件箱"],
+            ["工作通知", "工作通知"],
+            ["角色", "角色"],
+            ["同步记录", "同步记录"],
+        ]),
+});
