@@ -28,6 +28,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import _sandbox
 import psycopg2
 import requests
 
@@ -128,36 +129,17 @@ def odoo_bin(*args, subcommand=None):
 
 
 def start_sandbox(args):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dingtalk_sandbox",
-            "--port",
-            "0",
-            "--users",
-            str(args.users),
-            "--departments",
-            str(args.departments),
-            "--roles",
-            str(args.roles),
-            "--seed",
-            str(args.seed),
-            "--qps",
-            str(args.qps),
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("SANDBOX READY"):
-        proc.kill()
-        raise Stop(f"the sandbox did not start: {line!r}")
-    return proc, line.split()[-1]
+    try:
+        return _sandbox.start_sandbox(
+            users=args.users,
+            departments=args.departments,
+            roles=args.roles,
+            seed=args.seed,
+            qps=args.qps,
+            latency_ms=args.latency_ms,
+        )
+    except RuntimeError as error:
+        raise Stop(str(error)) from None
 
 
 def prepare_database(args, url, org, token, aes_key):

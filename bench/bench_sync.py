@@ -16,20 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+import _sandbox
+
 ROOT = Path(__file__).resolve().parents[1]
 ODOO_SRC = Path(os.environ.get("ODOO_SRC", "/opt/odoo18"))
 sys.path.insert(0, str(ODOO_SRC))
 
 import odoo  # noqa: E402
 from odoo import SUPERUSER_ID, api  # noqa: E402
-
-QUIET = {
-    "tracking_disable": True,
-    "mail_create_nolog": True,
-    "mail_create_nosubscribe": True,
-    "mail_notrack": True,
-    "no_reset_password": True,
-}
 
 
 def parse_args():
@@ -53,35 +47,17 @@ def parse_args():
 
 
 def start_sandbox(args):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dingtalk_sandbox",
-            "--port",
-            "0",
-            "--users",
-            str(args.users),
-            "--departments",
-            str(args.departments),
-            "--roles",
-            str(args.roles),
-            "--seed",
-            str(args.seed),
-            "--latency-ms",
-            str(args.latency_ms),
-            "--qps",
-            str(args.qps),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    if not line.startswith("SANDBOX READY"):
-        sys.exit(f"the sandbox did not start: {line!r}")
-    return proc, line.split()[-1]
+    try:
+        return _sandbox.start_sandbox(
+            users=args.users,
+            departments=args.departments,
+            roles=args.roles,
+            seed=args.seed,
+            qps=args.qps,
+            latency_ms=args.latency_ms,
+        )
+    except RuntimeError as error:
+        sys.exit(str(error))
 
 
 def rss_mb():
@@ -115,7 +91,9 @@ def run_sync(registry, company_id, samples):
 def measure_floor(registry, company_id, departments, users):
     """Batch-create bare departments, users and employees, timed, then roll back."""
     with registry.cursor() as cr:
-        env = api.Environment(cr, SUPERUSER_ID, QUIET)
+        from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_sync_apply import QUIET
+
+        env = api.Environment(cr, SUPERUSER_ID, QUIET)  # the sync's own context
         group_user = env.ref("base.group_user").id
         started = time.monotonic()
         env["hr.department"].create(

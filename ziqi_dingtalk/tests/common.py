@@ -60,9 +60,16 @@ class SandboxServer:
 
 
 class DingTalkSandboxMixin:
-    """Start one sandbox per test class and point the main company at it."""
+    """Start one sandbox per test class and point the main company (``cls.company``) at it."""
 
     sandbox_args = ("--users", "40", "--departments", "8", "--roles", "4", "--seed", "7")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.start_sandbox()
+        cls.company = cls.env.company
+        cls.configure_company(cls.company)
 
     @classmethod
     def start_sandbox(cls):
@@ -85,13 +92,10 @@ class DingTalkSandboxMixin:
 
 
 class DingTalkCase(DingTalkSandboxMixin, common.TransactionCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_sandbox()
-        cls.company = cls.env.company
-        cls.configure_company(cls.company)
-
     def sandbox_fault(self, path, **fault):
         self.sandbox.control("faults", dict(fault, path=path))
         self.addCleanup(self.sandbox.control, "faults/clear", {})
+
+
+class DingTalkHttpCase(DingTalkSandboxMixin, common.HttpCase):
+    pass

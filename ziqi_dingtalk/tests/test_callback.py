@@ -3,23 +3,21 @@ import json
 import time
 from urllib.parse import urlencode
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
 from ..dingtalk.crypto import DingTalkCrypto, generate_aes_key
-from .common import SANDBOX_APP, DingTalkSandboxMixin
+from .common import SANDBOX_APP, DingTalkHttpCase
 
 TOKEN = "ziqi-callback-token"
 
 
 @tagged("post_install", "-at_install")
-class TestCallback(DingTalkSandboxMixin, HttpCase):
+class TestCallback(DingTalkHttpCase):
     sandbox_args = ("--users", "30", "--departments", "6", "--roles", "3", "--seed", "5")
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.start_sandbox()
-        cls.company = cls.env.company
         cls.aes_key = generate_aes_key()
         cls.configure_company(cls.company, dingtalk_callback_token=TOKEN, dingtalk_aes_key=cls.aes_key)
         cls.crypto = DingTalkCrypto(TOKEN, cls.aes_key, SANDBOX_APP["app_key"])

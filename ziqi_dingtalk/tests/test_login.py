@@ -5,21 +5,18 @@ import requests
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessDenied
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from .common import SANDBOX_APP, DingTalkSandboxMixin
+from .common import SANDBOX_APP, DingTalkHttpCase
 
 
 @tagged("post_install", "-at_install")
-class TestDingTalkLogin(DingTalkSandboxMixin, HttpCase):
+class TestDingTalkLogin(DingTalkHttpCase):
     sandbox_args = ("--users", "20", "--departments", "4", "--roles", "2", "--seed", "3")
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.start_sandbox()
-        cls.company = cls.env.company
-        cls.configure_company(cls.company)
         cls.env["ziqi.dingtalk.sync.run"]._queue(cls.company, "all")._run_to_end()
         cls.org = cls.sandbox.control("org")
         employees = cls.env["hr.employee"].search(

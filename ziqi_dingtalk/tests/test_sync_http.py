@@ -1,22 +1,15 @@
 import datetime
 
 from odoo import fields
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from .common import DingTalkSandboxMixin
+from .common import DingTalkHttpCase
 from .test_tour_settings import SETTINGS_URL
 
 
 @tagged("post_install", "-at_install")
-class TestSyncHttp(DingTalkSandboxMixin, HttpCase):
+class TestSyncHttp(DingTalkHttpCase):
     sandbox_args = ("--users", "30", "--departments", "6", "--roles", "3", "--seed", "11")
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_sandbox()
-        cls.company = cls.env.company
-        cls.configure_company(cls.company)
 
     def _api_key(self, user):
         expires = fields.Datetime.now() + datetime.timedelta(days=1)

@@ -1,18 +1,12 @@
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 
-from .common import DingTalkSandboxMixin
+from .common import DingTalkHttpCase
 
 SETTINGS_URL = "/web#action=base_setup.action_general_configuration"
 
 
 @tagged("post_install", "-at_install")
-class TestSettingsTour(DingTalkSandboxMixin, HttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.start_sandbox()
-        cls.configure_company(cls.env.company)
-
+class TestSettingsTour(DingTalkHttpCase):
     def test_settings_page_english(self):
         self.start_tour(SETTINGS_URL, "ziqi_dingtalk_settings", login="admin")
         self.assertRegex(self.env.company.sudo().dingtalk_aes_key, r"^[A-Za-z0-9]{43}$")
