@@ -169,15 +169,14 @@ def prepare_database(args, url, org, token, aes_key):
         "dingtalk_aes_key": aes_key,
         "dingtalk_callback_receiver": "app_key",
     }
-    script = f"env.company.sudo().write({values!r})\nenv.cr.commit()\n"
-    subprocess.run(
-        odoo_bin("-d", args.db, "--no-http", "--log-level=error", subcommand="shell"),
-        input=script,
-        text=True,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # plain settings columns of the main company: set them directly, no ORM needed
+    with (
+        psycopg2.connect(dbname=args.db, host=DB_HOST, port=DB_PORT, user=DB_USER) as conn,
+        conn.cursor() as cr,
+    ):
+        assignments = ", ".join(f"{column} = %s" for column in values)
+        cr.execute(f"UPDATE res_company SET {assignments} WHERE id = 1", list(values.values()))
+    conn.close()
     started = time.monotonic()
     sync = subprocess.run(
         odoo_bin("-d", args.db, "--type", "all", "--log-level=error", subcommand="dingtalk_sync"),
