@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.events import parse_event
@@ -231,7 +232,15 @@ class ZiqiDingtalkEvent(models.Model):
         )
         events = self.browse([row[0] for row in self.env.cr.fetchall()])
         for company in events.company_id:
-            events.filtered(lambda e, c=company: e.company_id == c)._apply(company)
+            batch = events.filtered(lambda e, c=company: e.company_id == c)
+            if not company._dingtalk_is_configured():  # e.g. the AppSecret was removed after the push
+                error = UserError(
+                    self.env._("DingTalk is not configured for %(company)s.", company=company.name)
+                )
+                for event in batch:
+                    event._failed(error)
+                continue
+            batch._apply(company)
         remaining = self.search_count(
             [
                 ("state", "=", "pending"),

@@ -203,6 +203,14 @@ class TestCallback(DingTalkHttpCase):
         )
         self.assertEqual(self.employee(first).job_title, "丙")
 
+    def test_events_wait_while_the_app_is_not_configured(self):
+        self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="X"))
+        self.company.sudo().dingtalk_app_secret = False
+        self.apply()
+        event = self.Event.search([])
+        self.assertEqual((event.state, event.attempts), ("pending", 1), "retried later, the cron goes on")
+        self.assertIn("not configured", event.last_error)
+
     def test_out_of_order_events_leave_the_current_state(self):
         person = self.a_person()
         modify = self.mutate("update_user", userid=person["userid"], title="先改")
