@@ -26,22 +26,16 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
-import _sandbox
 import psycopg2
 import requests
+from _bench import DB_HOST, DB_PORT, DB_USER, ROOT, odoo_bin
+from _bench import start_sandbox as _start_sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
-ODOO_SRC = Path(os.environ.get("ODOO_SRC", "/opt/odoo18"))
 sys.path.insert(0, str(ROOT / "ziqi_dingtalk"))
 
-from dingtalk.crypto import DingTalkCrypto, generate_aes_key  # noqa: E402
+from dingtalk.crypto import DingTalkCrypto, generate_aes_key
 
-DB_HOST = os.environ.get("PGHOST", "127.0.0.1")
-DB_PORT = os.environ.get("PGPORT", "5432")
-DB_USER = os.environ.get("PGUSER", "root")
-ADDONS = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}"
 GOALS = {
     "p99_answer_ms": 100,
     "rate_per_s": 50,
@@ -120,24 +114,9 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def odoo_bin(*args, subcommand=None):
-    """odoo-bin with this project's addons path (first, for the addon's commands) and database."""
-    cmd = [sys.executable, str(ODOO_SRC / "odoo-bin"), f"--addons-path={ADDONS}"]
-    if subcommand:
-        cmd.append(subcommand)
-    return [*cmd, f"--db_host={DB_HOST}", f"--db_port={DB_PORT}", f"--db_user={DB_USER}", *args]
-
-
 def start_sandbox(args):
     try:
-        return _sandbox.start_sandbox(
-            users=args.users,
-            departments=args.departments,
-            roles=args.roles,
-            seed=args.seed,
-            qps=args.qps,
-            latency_ms=args.latency_ms,
-        )
+        return _start_sandbox(args)
     except RuntimeError as error:
         raise Stop(str(error)) from None
 

@@ -9,21 +9,17 @@ Odoo takes to batch-create the same numbers of bare departments, users and emplo
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import _sandbox
+from _bench import ODOO_SRC, odoo_args, odoo_bin, start_sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
-ODOO_SRC = Path(os.environ.get("ODOO_SRC", "/opt/odoo18"))
 sys.path.insert(0, str(ODOO_SRC))
 
-import odoo  # noqa: E402
-from odoo import SUPERUSER_ID, api  # noqa: E402
+import odoo
+from odoo import SUPERUSER_ID, api
 
 
 def parse_args():
@@ -44,20 +40,6 @@ def parse_args():
     parser.add_argument("--db", default="ziqi_bench")
     parser.add_argument("--skip-floor", action="store_true")
     return parser.parse_args()
-
-
-def start_sandbox(args):
-    try:
-        return _sandbox.start_sandbox(
-            users=args.users,
-            departments=args.departments,
-            roles=args.roles,
-            seed=args.seed,
-            qps=args.qps,
-            latency_ms=args.latency_ms,
-        )
-    except RuntimeError as error:
-        sys.exit(str(error))
 
 
 def rss_mb():
@@ -129,44 +111,27 @@ def main():
     sandbox = None
     url = args.dingtalk_url
     if not url:
-        sandbox, url = start_sandbox(args)
+        try:
+            sandbox, url = start_sandbox(args)
+        except RuntimeError as error:
+            sys.exit(str(error))
     try:
         subprocess.run(["dropdb", "--if-exists", args.db], check=True, stderr=subprocess.DEVNULL)
-        addons = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}"
-        subprocess.run(
-            [
-                sys.executable,
-                str(ODOO_SRC / "odoo-bin"),
-                f"--addons-path={addons}",
+        subprocess.run(  # install the addon in a fresh database
+            odoo_bin(
                 "-d",
                 args.db,
-                "--db_host",
-                os.environ.get("PGHOST", "127.0.0.1"),
-                "--db_user",
-                os.environ.get("PGUSER", "root"),
                 "-i",
                 "ziqi_dingtalk",
                 "--without-demo=all",
                 "--stop-after-init",
                 "--log-level=error",
-            ],
+            ),
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        odoo.tools.config.parse_config(
-            [
-                f"--addons-path={addons}",
-                "-d",
-                args.db,
-                "--db_host",
-                os.environ.get("PGHOST", "127.0.0.1"),
-                "--db_user",
-                os.environ.get("PGUSER", "root"),
-                "--log-level=warn",
-            ],
-            setup_logging=True,
-        )
+        odoo.tools.config.parse_config(odoo_args("-d", args.db, "--log-level=warn"), setup_logging=True)
         registry = odoo.modules.registry.Registry(args.db)
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})

@@ -53,8 +53,9 @@ class DingtalkSync(Command):
     def _queue(self, registry, kind, company_id):
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            companies = env["res.company"].browse(company_id) if company_id else env["res.company"].search([])
-            configured = companies.filtered(lambda company: company._dingtalk_is_configured())
+            configured = env["res.company"]._dingtalk_configured_companies()
+            if company_id:
+                configured = configured.filtered(lambda company: company.id == company_id)
             return [env["ziqi.dingtalk.sync.run"]._queue(company, kind, "shell").id for company in configured]
 
     def _run(self, registry, run_id):

@@ -87,7 +87,7 @@ class DingTalkLogin(http.Controller):
     @http.route("/dingtalk/login", type="http", auth="public", methods=["GET"], sitemap=False, readonly=False)
     def login(self, redirect=None, company=None, **_kwargs):
         """Start the QR-code (OAuth2) sign-in on DingTalk's page, which comes back to /dingtalk/loginweb."""
-        companies = request.env["res.company"]._dingtalk_login_companies()
+        companies = request.env["res.company"]._dingtalk_configured_companies()
         company = companies.filtered(lambda c: str(c.id) == str(company))[:1] if company else companies[:1]
         if not company:
             return request.redirect("/web/login?dingtalk_error=config", 303)
@@ -130,8 +130,8 @@ class DingTalkLogin(http.Controller):
     @http.route("/dingtalk/index.html", type="http", auth="public", methods=["GET"], sitemap=False)
     def inapp_page(self, corpid=None, **_kwargs):
         """The page DingTalk opens in its workbench (PC and mobile): it asks the JSAPI for an auth code."""
-        companies = request.env["res.company"]._dingtalk_login_companies()
-        company = companies.filtered(lambda c: c.dingtalk_corp_id == corpid)[:1] if corpid else companies[:1]
+        Company = request.env["res.company"]
+        company = Company._dingtalk_company_for_corp(corpid) or Company._dingtalk_configured_companies()[:1]
         return request.render(
             "ziqi_dingtalk.dingtalk_inapp_page",
             {
@@ -177,7 +177,7 @@ class DingTalkLoginPage(Home):
     def web_login(self, redirect=None, **kw):
         response = super().web_login(redirect=redirect, **kw)
         if getattr(response, "qcontext", None) is not None:
-            companies = request.env["res.company"]._dingtalk_login_companies()
+            companies = request.env["res.company"]._dingtalk_configured_companies()
             target = _local_target(redirect) if redirect else ""
             response.qcontext["dingtalk_logins"] = [
                 (company.name, "/dingtalk/login?" + urlencode({"company": company.id, "redirect": target}))

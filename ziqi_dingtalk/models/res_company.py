@@ -165,15 +165,15 @@ class ResCompany(models.Model):
         )
 
     @api.model
-    def _dingtalk_login_companies(self):
-        """Companies whose people can sign in with DingTalk (the app is configured)."""
+    def _dingtalk_configured_companies(self):
+        """Companies whose DingTalk app is configured (AppKey and AppSecret): synced, signed in."""
         companies = self.sudo().search([("dingtalk_app_key", "!=", False)])
         return companies.filtered(lambda company: company._dingtalk_is_configured())
 
     @api.model
     def _dingtalk_company_for_corp(self, corp_id):
         """The company connected to this DingTalk organisation (the only one when corp_id is not given)."""
-        companies = self._dingtalk_login_companies()
+        companies = self._dingtalk_configured_companies()
         if corp_id:
             return companies.filtered(lambda company: company.dingtalk_corp_id == corp_id)[:1]
         return companies if len(companies) == 1 else self.browse()

@@ -49,19 +49,19 @@ class ResConfigSettings(models.TransientModel):
         Run = self.env["ziqi.dingtalk.sync.run"].sudo()
         Event = self.env["ziqi.dingtalk.event"].sudo()
         since = fields.Datetime.now() - datetime.timedelta(hours=24)
+        default_password = self._dingtalk_admin_has_default_password()
         for settings in self:
             company = [("company_id", "=", settings.company_id.id)]
-            last = Run.search([*company, ("state", "=", "done")], order="ended_at desc", limit=1)
-            last_ok = Run.search([*company, ("state", "=", "done")], order="id desc", limit=1)
+            last = Run.search([*company, ("state", "=", "done")], order="id desc", limit=1)
             failed_runs = Run.search_count(
-                [*company, ("state", "in", ("failed", "stopped")), ("id", ">", last_ok.id)]
+                [*company, ("state", "in", ("failed", "stopped")), ("id", ">", last.id)]
             )
             settings.dingtalk_last_sync = last.ended_at
             settings.dingtalk_events_24h = Event.search_count([*company, ("received_at", ">=", since)])
             settings.dingtalk_failures = failed_runs + Event.search_count(
                 [*company, ("state", "=", "failed")]
             )
-            settings.dingtalk_default_admin_password = self._dingtalk_admin_has_default_password()
+            settings.dingtalk_default_admin_password = default_password
 
     def _dingtalk_admin_has_default_password(self):
         """True while the admin account still accepts the well-known password "admin"."""

@@ -73,9 +73,8 @@ class ResUsers(models.Model):
         )
         if not employee and company.sudo().dingtalk_login_create:
             payload = company._dingtalk_client().user_get(userid)
-            payload.setdefault("manager_userid", False)
             applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
-            applier._apply_employees({userid: payload}, applier._bind_employees({userid: payload}))
+            applier._apply_user_get_payloads({userid: payload})
             employee = Employee.search([("company_id", "=", company.id), ("dingtalk_userid", "=", userid)])
         if not employee:
             raise DingTalkLoginError("unknown")

@@ -9,6 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..dingtalk import errors as dt_errors
+from ..dingtalk.crypto import callback_params
 from ..dingtalk.events import parse_event
 
 _logger = logging.getLogger(__name__)
@@ -124,9 +125,7 @@ class ZiqiDingtalkEvent(models.Model):
         """Verify, decrypt and store a pushed callback; return the encrypted answer DingTalk expects.
         Raises :class:`CallbackRefused` for anything that is not a valid callback for a company here."""
         encrypt = self._callback_encrypt(body)
-        signature, timestamp, nonce = (query.get(k) for k in ("signature", "timestamp", "nonce"))
-        signature = query.get("msg_signature") or signature
-        timestamp = query.get("timeStamp") or timestamp
+        signature, timestamp, nonce = callback_params(query)
         if not (signature and timestamp and nonce):
             raise CallbackRefused(400, "bad request", "signature, timestamp or nonce missing")
         company, crypto = self._callback_company(company_id, signature, timestamp, nonce, encrypt)

@@ -42,13 +42,12 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
                     outside.append(userid)
                     continue
                 raise
-            payload.setdefault("manager_userid", False)  # user/get omits it when there is none
             if payload.get("active", True):
                 payloads[userid] = payload
             else:
                 gone.append(userid)
         if payloads:
-            applier._apply_employees(payloads, applier._bind_employees(payloads))
+            applier._apply_user_get_payloads(payloads)
         employees = applier._employee_map()
         leavers = [employees[userid] for userid in gone if userid in employees]
         applier._archive_employees(leavers)

@@ -125,6 +125,13 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
         self.cursor = batch[-1][0]
         return False
 
+    def _apply_user_get_payloads(self, payloads):
+        """Apply topapi/v2/user/get answers (keyed by userid), which DingTalk sends for one person at a time
+        (events, first sign-in). user/get omits manager_userid when there is none: then there is none."""
+        for payload in payloads.values():
+            payload.setdefault("manager_userid", False)
+        self._apply_employees(payloads, self._bind_employees(payloads))
+
     def _bind_employees(self, payloads):
         """Existing employees of these people: by binding, then (if enabled) by email or mobile."""
         Employee = self._env_quiet("hr.employee")

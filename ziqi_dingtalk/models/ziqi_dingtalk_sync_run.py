@@ -155,9 +155,8 @@ class ZiqiDingtalkSyncRun(models.Model):
     @api.model
     def _cron_schedule(self):
         """Nightly: queue a full sync for every company with DingTalk configured."""
-        for company in self.env["res.company"].search([("dingtalk_app_key", "!=", False)]):
-            if company._dingtalk_is_configured():
-                self._queue(company, "all", "cron")
+        for company in self.env["res.company"]._dingtalk_configured_companies():
+            self._queue(company, "all", "cron")
 
     @api.model
     def _cron_process(self):
@@ -297,12 +296,6 @@ class ZiqiDingtalkSyncRun(models.Model):
             params.append(limit)
         self.env.cr.execute(query, params)
         return self.env.cr.fetchall()
-
-    def _staged_keys(self, kind):
-        self.env.cr.execute(
-            "SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = %s", [self.id, kind]
-        )
-        return {row[0] for row in self.env.cr.fetchall()}
 
     def _clear_staging(self):
         self.env.cr.execute("DELETE FROM ziqi_dingtalk_sync_item WHERE run_id = %s", [self.id])

@@ -1,0 +1,73 @@
+"""What the benchmarks share: where Odoo and the database are, odoo-bin with this project's addons path, and
+the project's DingTalk sandbox (a subprocess on a free loopback port)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ODOO_SRC = Path(os.environ.get("ODOO_SRC", "/opt/odoo18"))
+ADDONS = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}"
+DB_HOST = os.environ.get("PGHOST", "127.0.0.1")
+DB_PORT = os.environ.get("PGPORT", "5432")
+DB_USER = os.environ.get("PGUSER", "root")
+
+
+def odoo_args(*args):
+    """Addons path (first, so odoo-bin finds the addon's commands) and database connection, then ``args``."""
+    return [
+        f"--addons-path={ADDONS}",
+        f"--db_host={DB_HOST}",
+        f"--db_port={DB_PORT}",
+        f"--db_user={DB_USER}",
+        *args,
+    ]
+
+
+def odoo_bin(*args, subcommand=None):
+    """An odoo-bin command line (optionally a subcommand such as ``shell`` or ``dingtalk_sync``)."""
+    addons, *connection = odoo_args()
+    return [
+        sys.executable,
+        str(ODOO_SRC / "odoo-bin"),
+        addons,
+        *([subcommand] if subcommand else []),
+        *connection,
+        *args,
+    ]
+
+
+def start_sandbox(args):
+    """Start the sandbox for the ``--users/--departments/--roles/--seed/--qps/--latency-ms`` options in
+    ``args``; return ``(process, url)`` or raise RuntimeError."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dingtalk_sandbox",
+            "--port",
+            "0",
+            "--users",
+            str(args.users),
+            "--departments",
+            str(args.departments),
+            "--roles",
+            str(args.roles),
+            "--seed",
+            str(args.seed),
+            "--qps",
+            str(args.qps),
+            "--latency-ms",
+            str(args.latency_ms),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("SANDBOX READY"):
+        proc.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r}")
+    return proc, line.split()[-1]
