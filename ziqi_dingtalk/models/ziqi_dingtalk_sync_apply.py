@@ -4,6 +4,8 @@ import logging
 
 from odoo import models
 
+from .discuss_channel import SUBSCRIBE_USERS
+
 _logger = logging.getLogger(__name__)
 
 USER_BATCH = 2000
@@ -17,6 +19,9 @@ QUIET = {
     # names are written as the source (en_US) value whatever the language of whoever started the run,
     # so a translated name never makes the next run see a change
     "lang": "en_US",
+    # channels that subscribe people automatically get the people of a batch once, after it
+    # (discuss_channel.py); Odoo's own way reads the whole company on each create
+    SUBSCRIBE_USERS: (),
 }
 
 
@@ -182,6 +187,7 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
             ]
         )
         self._count("users", "created", len(created))
+        joined = created.user_id
         updated = 0
         for key, employee in employees.items():
             vals = self._employee_vals(Employee, payloads[key], departments, employee)
@@ -195,7 +201,10 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
                 employee.write(diff)
             if user_diff:
                 employee.user_id.write(user_diff)
+            if {"department_id", "user_id"} & set(diff) or "active" in user_diff:
+                joined |= employee.user_id
             updated += bool(diff or user_diff)
+        self.env["discuss.channel"]._dingtalk_subscribe(joined)
         self._count("users", "updated", updated)
         self._count("users", "unchanged", len(employees) - updated)
 

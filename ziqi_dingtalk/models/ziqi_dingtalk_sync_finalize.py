@@ -115,13 +115,23 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 by_manager[target].append(dept.id)
         for target, dept_ids in by_manager.items():
             Department.browse(dept_ids).write({"manager_id": target})
+        # read as rows, not records: this step sees the whole company at once, and loading 100,000
+        # employees into the cache (every stored field) costs memory that grows with the company
         Employee = self._env_quiet("hr.employee")
+        Employee.flush_model(["dingtalk_manager_userid", "parent_id", "department_id"])
+        Department.flush_model(["manager_id"])
+        self.env.cr.execute(
+            """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
+               FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
+               WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active""",
+            [self._company().id],
+        )
         by_parent = collections.defaultdict(list)
-        for employee in Employee.browse(list(employees.values())):
-            parent = employees.get(employee.dingtalk_manager_userid) or employee.department_id.manager_id.id
-            parent = parent if parent != employee.id else False
-            if employee.parent_id.id != parent:
-                by_parent[parent].append(employee.id)
+        for employee_id, manager_userid, current, dept_manager in self.env.cr.fetchall():
+            parent = employees.get(manager_userid) or dept_manager or False
+            parent = parent if parent != employee_id else False
+            if (current or False) != parent:
+                by_parent[parent].append(employee_id)
         for parent, employee_ids in by_parent.items():
             Employee.browse(employee_ids).write({"parent_id": parent})
 
@@ -133,7 +143,12 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             users = role.employee_ids.filtered("active").user_id.filtered("active")
             for group in role.group_ids:
                 desired[group.id] |= set(users.ids)
-        scope = set(self._env_quiet("hr.employee").browse(self._employee_map().values()).user_id.ids)
+        self.env.cr.execute(
+            """SELECT user_id FROM hr_employee
+               WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active AND user_id IS NOT NULL""",
+            [self._company().id],
+        )
+        scope = {row[0] for row in self.env.cr.fetchall()}
         granted = self._granted_groups(scope)
         Groups = self._env_quiet("res.groups")
         for group in Groups.browse(sorted(set(desired) | set(granted))):
@@ -142,6 +157,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             revoke = (granted[group.id] - desired[group.id]) & members
             if add or revoke:
                 group.write({"users": [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
+                self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(add)))
             self._record_grants(group.id, add, granted[group.id] - desired[group.id])
 
     def _granted_groups(self, user_ids):

@@ -187,6 +187,46 @@ class TestDirectorySync(DingTalkCase):
         self.assertTrue(by_hand.has_group("base.group_partner_manager"), "a group given by hand stays")
         self.assertFalse(role.employee_ids)
 
+    def test_people_join_the_channels_odoo_subscribes_them_to(self):
+        """The sync subscribes each batch itself (not Odoo's read-everyone way): same channels, once each."""
+        self.sync("departments")
+        person = self.a_person()
+        target = next(d for d in self.org["departments"] if d["dept_id"] not in person["dept_id_list"])
+        group = self.env.ref("base.group_partner_manager")
+        Channel = self.env["discuss.channel"]
+        by_dept = Channel.create(
+            {
+                "name": "dept",
+                "channel_type": "channel",
+                "subscription_department_ids": self.department(target["dept_id"]).ids,
+            }
+        )
+        by_group = Channel.create({"name": "grp", "channel_type": "channel", "group_ids": group.ids})
+        self.sync()
+        general = self.env.ref("mail.channel_all_employees")
+        synced = self.Employee.search([("dingtalk_userid", "in", list(self.people))])
+        partners = synced.user_id.partner_id
+        self.assertEqual(len(partners), len(self.people))
+        members = general.channel_member_ids.filtered(lambda m: m.partner_id in partners)
+        self.assertEqual(members.partner_id, partners, "everyone synced is in the general channel")
+        self.assertEqual(len(members), len(partners), "once each")
+        in_target = synced.filtered(lambda e: e.department_id == self.department(target["dept_id"]))
+        self.assertTrue(in_target)
+        self.assertEqual(by_dept.channel_partner_ids & partners, in_target.user_id.partner_id)
+        self.assertFalse(by_group.channel_partner_ids & partners, "nobody has the group yet")
+        # a move into the department subscribes the mover
+        self.mutate("move_user", userid=person["userid"], dept_id_list=[target["dept_id"]])
+        self.sync()
+        self.assertIn(self.employee(person["userid"]).user_id.partner_id, by_dept.channel_partner_ids)
+        # a role that grants the group subscribes its members to the group's channel
+        role_data = next(r for g in self.org["role_groups"] for r in g["roles"] if r["members"])
+        role = self.env["ziqi.dingtalk.role"].search([("dingtalk_id", "=", str(role_data["id"]))])
+        role.group_ids = group
+        self.sync("roles")
+        role_partners = role.employee_ids.user_id.partner_id
+        self.assertTrue(role_partners)
+        self.assertEqual(by_group.channel_partner_ids & partners, role_partners)
+
     def test_roles_never_grant_administration(self):
         self.sync()
         role = self.env["ziqi.dingtalk.role"].search([], limit=1)
