@@ -93,41 +93,67 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             self._archive_leavers()
         return True
 
-    def _employee_map(self):
-        """DingTalk userid → id of the company's active bound employee."""
+    def _employee_map(self, userids=None):
+        """DingTalk userid → id of the company's active bound employee (only ``userids``, when given)."""
         self.env["hr.employee"].flush_model(["dingtalk_userid", "active", "company_id"])
-        self.env.cr.execute(
-            """SELECT dingtalk_userid, id FROM hr_employee
-               WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active""",
-            [self._company().id],
-        )
+        query = """SELECT dingtalk_userid, id FROM hr_employee
+                   WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active"""
+        params = [self._company().id]
+        if userids is not None:
+            query += " AND dingtalk_userid = ANY(%s)"
+            params.append(sorted(userids))
+        self.env.cr.execute(query, params)
         return dict(self.env.cr.fetchall())
 
-    def _apply_managers(self):
-        employees = self._employee_map()
+    def _apply_managers(self, userids=None, dept_keys=None):
+        """Department managers, then each employee's manager (DingTalk's manager_userid, else the leader of
+        the department). Read as rows, not records: the full sync sees the whole company at once, and
+        100,000 employees in the cache (every stored field) would cost memory that grows with the company.
+
+        Given ``userids`` or ``dept_keys`` (events), only what those people and departments can change:
+        the departments among them or led by one of them; the employees among them, managed by one of them
+        or in one of those departments."""
+        scoped = userids is not None or dept_keys is not None
+        userids, dept_keys = sorted(set(userids or ())), sorted(set(dept_keys or ()))
         Department = self._env_quiet("hr.department")
-        depts = Department.search([("company_id", "=", self._company().id), ("dingtalk_id", "!=", False)])
+        Employee = self._env_quiet("hr.employee")
+        Department.flush_model(["dingtalk_id", "dingtalk_manager_userids", "manager_id", "company_id"])
+        Employee.flush_model(["dingtalk_manager_userid", "parent_id", "department_id"])
+        query = """SELECT id, dingtalk_manager_userids, manager_id FROM hr_department
+                   WHERE company_id = %s AND dingtalk_id IS NOT NULL"""
+        params = [self._company().id]
+        if scoped:
+            query += """ AND (dingtalk_id = ANY(%s)
+                              OR string_to_array(dingtalk_manager_userids, ',') && %s::text[])"""
+            params += [dept_keys, userids]
+        self.env.cr.execute(query, params)
+        depts = self.env.cr.fetchall()
+        leaders = {uid for _id, uids, _manager in depts for uid in (uids or "").split(",") if uid}
+        employees = self._employee_map(leaders if scoped else None)
         by_manager = collections.defaultdict(list)
-        for dept in depts:
-            userids = (dept.dingtalk_manager_userids or "").split(",")
-            target = next((employees[uid] for uid in userids if uid in employees), False)
-            if dept.manager_id.id != target:
-                by_manager[target].append(dept.id)
+        for dept_id, uids, current in depts:
+            target = next((employees[uid] for uid in (uids or "").split(",") if uid in employees), False)
+            if (current or False) != target:
+                by_manager[target].append(dept_id)
         for target, dept_ids in by_manager.items():
             Department.browse(dept_ids).write({"manager_id": target})
-        # read as rows, not records: this step sees the whole company at once, and loading 100,000
-        # employees into the cache (every stored field) costs memory that grows with the company
-        Employee = self._env_quiet("hr.employee")
-        Employee.flush_model(["dingtalk_manager_userid", "parent_id", "department_id"])
+        # (Odoo moves a department's people who reported to its old manager to the new one: flush that too)
         Department.flush_model(["manager_id"])
-        self.env.cr.execute(
-            """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
-               FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
-               WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active""",
-            [self._company().id],
-        )
+        Employee.flush_model(["parent_id"])
+        query = """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
+                   FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
+                   WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active"""
+        params = [self._company().id]
+        if scoped:
+            query += """ AND (e.dingtalk_userid = ANY(%s) OR e.dingtalk_manager_userid = ANY(%s)
+                              OR e.department_id = ANY(%s))"""
+            params += [userids, userids, [dept[0] for dept in depts]]
+        self.env.cr.execute(query, params)
+        rows = self.env.cr.fetchall()
+        if scoped:
+            employees = self._employee_map({manager for _id, manager, _p, _d in rows if manager})
         by_parent = collections.defaultdict(list)
-        for employee_id, manager_userid, current, dept_manager in self.env.cr.fetchall():
+        for employee_id, manager_userid, current, dept_manager in rows:
             parent = employees.get(manager_userid) or dept_manager or False
             parent = parent if parent != employee_id else False
             if (current or False) != parent:
@@ -143,13 +169,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             users = role.employee_ids.filtered("active").user_id.filtered("active")
             for group in role.group_ids:
                 desired[group.id] |= set(users.ids)
-        self.env.cr.execute(
-            """SELECT user_id FROM hr_employee
-               WHERE company_id = %s AND dingtalk_userid IS NOT NULL AND active AND user_id IS NOT NULL""",
-            [self._company().id],
-        )
-        scope = {row[0] for row in self.env.cr.fetchall()}
-        granted = self._granted_groups(scope)
+        granted = self._granted_groups()
         Groups = self._env_quiet("res.groups")
         for group in Groups.browse(sorted(set(desired) | set(granted))):
             members = set(group.users.ids)
@@ -160,13 +180,15 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(add)))
             self._record_grants(group.id, add, granted[group.id] - desired[group.id])
 
-    def _granted_groups(self, user_ids):
-        if not user_ids:
-            return collections.defaultdict(set)
+    def _granted_groups(self):
+        """Group id → users the sync gave it to, among the company's active bound people."""
         self.env["res.users"].flush_model(["dingtalk_granted_group_ids"])
+        self.env["hr.employee"].flush_model(["dingtalk_userid", "active", "company_id", "user_id"])
         self.env.cr.execute(
-            "SELECT group_id, user_id FROM res_users_dingtalk_granted_group_rel WHERE user_id IN %s",
-            [tuple(user_ids)],
+            """SELECT DISTINCT g.group_id, g.user_id FROM res_users_dingtalk_granted_group_rel g
+               JOIN hr_employee e ON e.user_id = g.user_id
+               WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active""",
+            [self._company().id],
         )
         granted = collections.defaultdict(set)
         for group_id, user_id in self.env.cr.fetchall():
