@@ -1,3 +1,4 @@
+import collections
 import datetime
 import hashlib
 import json
@@ -9,6 +10,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..dingtalk import errors as dt_errors
+from ..dingtalk.client import USER_LIST_MAX
 from ..dingtalk.crypto import callback_params
 from ..dingtalk.events import parse_event
 
@@ -20,16 +22,24 @@ BATCH = 50  # events per committed step: short transactions, so a DingTalk retry
 PREFETCH_WORKERS = 8
 # never stored: the verification events' random values and keys of other callback kinds
 SECRET_KEYS = {"Random", "TestSuiteKey", "AuthCode", "SuiteTicket", "SuiteKey", "Token", "AesKey"}
+# people events whose person Odoo may already know in a department (see _list_plan)
+LISTABLE_EVENTS = {"user_modify_org", "user_active_org"}
 VERIFICATION_EVENTS = {"check_url", "check_create_suite_url", "check_update_suite_url"}
 
 
 class BatchClient:
     """The company's client for one batch of events: what several events of the batch ask for (a person
-    named twice, the role list) is fetched once. Still "the current state": read during this batch."""
+    named twice, the role list) is fetched once. Still "the current state": read during this batch.
+
+    People can be read two ways, each with its own quota of 20 calls/s: topapi/v2/user/get (one person)
+    and topapi/v2/user/list (a department, 100 people a page). ``prefetch`` reads some people through the
+    list of the department Odoo knows them in (``by_list``), so that a burst of people events uses both
+    quotas; whoever is not found there (moved, left) is read with user/get after all."""
 
     def __init__(self, client):
         self._client = client
         self._memo = {}
+        self._listed = set()  # userids whose payload came from user/list (which may lack manager_userid)
 
     @staticmethod
     def _outcome(fetch):
@@ -38,14 +48,41 @@ class BatchClient:
         except dt_errors.APIError as error:
             return False, error
 
-    def prefetch(self, userids=(), dept_ids=(), role_ids=()):
+    def prefetch(self, userids=(), dept_ids=(), role_ids=(), by_list=None):
         """Fetch what the batch will ask for concurrently (HTTP only, in threads; each API path stays under
-        its rate limit in the client), so applying the events waits on DingTalk once, not once per event."""
-        jobs = {("user", u): (lambda u=u: self._client.user_get(u)) for u in userids}
+        its rate limit in the client), so applying the events waits on DingTalk once, not once per event.
+        ``by_list`` maps DingTalk department ids to the userids (among ``userids``) to look for there."""
+        by_list = {dept: set(wanted) for dept, wanted in (by_list or {}).items() if wanted}
+        through_list = set().union(*by_list.values()) if by_list else set()
+        jobs = {("user", u): (lambda u=u: self._client.user_get(u)) for u in userids if u not in through_list}
+        jobs.update({("list", d): (lambda d=d, w=w: self._find_in_list(d, w)) for d, w in by_list.items()})
         jobs.update({("dept", d): (lambda d=d: self._client.department_get(d)) for d in dept_ids})
         if role_ids:
             jobs[("roles",)] = lambda: list(self._client.iter_roles())
         jobs.update({("members", r): (lambda r=r: list(self._client.iter_role_members(r))) for r in role_ids})
+        self._run(jobs)
+        found = {}
+        for dept in by_list:
+            ok, value = self._memo.pop(("list", dept))
+            if ok:
+                found.update(value)
+        for userid, payload in found.items():
+            self._memo[("user", userid)] = (True, payload)
+            self._listed.add(userid)
+        # not in the department Odoo knew (moved, left, or the list failed): read them one by one
+        self._run({("user", u): (lambda u=u: self._client.user_get(u)) for u in through_list - set(found)})
+
+    def _find_in_list(self, dept_id, wanted):
+        """The people of ``wanted`` listed in ``dept_id``; stops paging once all are found."""
+        found = {}
+        for payload in self._client.iter_user_list(dept_id):
+            if payload.get("userid") in wanted:
+                found[payload["userid"]] = payload
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def _run(self, jobs):
         jobs = {key: fetch for key, fetch in jobs.items() if key not in self._memo}
         if not jobs:
             return
@@ -62,7 +99,16 @@ class BatchClient:
         return value
 
     def user_get(self, userid):
+        """A person's payload: user/get's answer, or their entry in user/list (see ``from_list``)."""
         return dict(self._once(("user", userid), lambda: self._client.user_get(userid)))
+
+    def from_list(self, userid):
+        """True when ``user_get(userid)`` came from user/list, which may not carry manager_userid."""
+        return userid in self._listed
+
+    def departments_read(self):
+        """Ids of the departments DingTalk returned in this batch (the events' and their new parents)."""
+        return [key[1] for key, (ok, _value) in self._memo.items() if key[0] == "dept" and ok]
 
     def department_get(self, dept_id):
         return self._once(("dept", dept_id), lambda: self._client.department_get(dept_id))
@@ -252,10 +298,12 @@ class ZiqiDingtalkEvent(models.Model):
 
     def _apply(self, company):
         client = BatchClient(company._dingtalk_client())
+        userids = {
+            u for event in self if event.event_type.startswith("user_") for u in event._ids_of("user_ids")
+        }
         client.prefetch(
-            userids={
-                u for event in self if event.event_type.startswith("user_") for u in event._ids_of("user_ids")
-            },
+            userids=userids,
+            by_list=self._list_plan(company, userids),
             dept_ids={
                 int(d)
                 for event in self
@@ -285,10 +333,43 @@ class ZiqiDingtalkEvent(models.Model):
             event.write(
                 {"state": state, "result": result, "processed_at": fields.Datetime.now(), "last_error": False}
             )
-        if touched & {"user", "org"}:
-            applier._apply_managers()
+        if touched & {"user", "org"}:  # what these people and departments can change, not the company
+            applier._apply_managers(userids, {str(d) for d in client.departments_read()})
         if touched & {"user", "label"}:
             applier._apply_role_groups()
+
+    def _list_plan(self, company, userids):
+        """Which people of the batch to read through the user/list of the department Odoo knows them in:
+        whole departments, cheapest first, as long as that lowers the larger of the two call counts
+        (user/get: one per person; user/list: one per 100 members of the department). A person who just
+        joined is not in Odoo yet, and one who left is not listed: those are read with user/get."""
+        listable = {
+            u for event in self if event.event_type in LISTABLE_EVENTS for u in event._ids_of("user_ids")
+        }
+        if not listable:
+            return {}
+        self.env["hr.employee"].flush_model(["dingtalk_userid", "department_id", "dingtalk_department_ids"])
+        self.env.cr.execute(
+            """SELECT e.dingtalk_userid, d.dingtalk_id,
+                      (SELECT count(*) FROM hr_employee_dingtalk_department_rel r
+                       WHERE r.department_id = d.id)
+               FROM hr_employee e JOIN hr_department d ON d.id = e.department_id
+               WHERE e.company_id = %s AND e.active AND e.dingtalk_userid IN %s
+                 AND d.dingtalk_id IS NOT NULL""",
+            [company.id, tuple(listable)],
+        )
+        groups, pages = collections.defaultdict(set), {}
+        for userid, dept_key, members in self.env.cr.fetchall():
+            if not dept_key.isdigit():
+                continue
+            groups[int(dept_key)].add(userid)
+            pages[int(dept_key)] = max(1, -(-members // USER_LIST_MAX))
+        gets, lists, plan = len(userids), 0, {}
+        for dept in sorted(groups, key=lambda d: (pages[d] / len(groups[d]), d)):
+            if max(gets - len(groups[dept]), lists + pages[dept]) < max(gets, lists):
+                gets, lists = gets - len(groups[dept]), lists + pages[dept]
+                plan[dept] = groups[dept]
+        return plan
 
     def _failed(self, error):
         message = str(error) or type(error).__name__

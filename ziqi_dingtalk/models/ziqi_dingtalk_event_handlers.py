@@ -30,7 +30,7 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
         return self._apply_people(client, applier)
 
     def _apply_people(self, client, applier):
-        payloads, gone, outside = {}, [], []
+        payloads, listed, gone, outside = {}, {}, [], []
         for userid in self._ids_of("user_ids"):
             try:
                 payload = client.user_get(userid)
@@ -42,19 +42,25 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
                     outside.append(userid)
                     continue
                 raise
-            if payload.get("active", True):
-                payloads[userid] = payload
-            else:
+            if not payload.get("active", True):
                 gone.append(userid)
+            elif getattr(client, "from_list", lambda userid: False)(userid):
+                listed[userid] = payload
+            else:
+                payloads[userid] = payload
         if payloads:
             applier._apply_user_get_payloads(payloads)
-        employees = applier._employee_map()
+        if listed:  # as the full sync applies user/list: a missing manager_userid keeps the one known
+            applier._apply_employees(listed, applier._bind_employees(listed))
+        employees = applier._employee_map(gone)
         leavers = [employees[userid] for userid in gone if userid in employees]
         applier._archive_employees(leavers)
-        if outside and not payloads and not gone:
+        if outside and not payloads and not listed and not gone:
             return "skipped", self.env._("outside the app's contacts scope: %(ids)s", ids=", ".join(outside))
         return "done", self.env._(
-            "%(updated)s applied, %(archived)s archived", updated=len(payloads), archived=len(leavers)
+            "%(updated)s applied, %(archived)s archived",
+            updated=len(payloads) + len(listed),
+            archived=len(leavers),
         )
 
     # --- departments ---

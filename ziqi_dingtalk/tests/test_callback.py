@@ -177,6 +177,60 @@ class TestCallback(DingTalkHttpCase):
         self.assertFalse(new_role.active)
         self.assertFalse(self.employee(person).user_id.has_group("base.group_partner_manager"))
 
+    def test_events_leave_managers_as_a_full_sync_would(self):
+        """Events redo managers only around what they name; the result is what a full sync gives."""
+        Department = self.env["hr.department"]
+        depts = sorted(self.org["departments"], key=lambda d: -len(self.sandbox_members(d["dept_id"])))
+        first = next(d for d in depts if d.get("dept_manager_userid_list"))
+        second = next(d for d in depts if d is not first)
+        old_leader = first["dept_manager_userid_list"][0]
+        new_leader = next(u for u in reversed(self.sandbox_members(first["dept_id"])) if u != old_leader)
+        # someone whose DingTalk manager is named (manager_userid): a new department leader is not theirs
+        loyal = next(u for u in self.sandbox_members(first["dept_id"]) if u not in (new_leader, old_leader))
+        self.employee(loyal).write(
+            {"dingtalk_manager_userid": old_leader, "parent_id": self.employee(old_leader).id}
+        )
+        self.push(self.mutate("update_dept", dept_id=first["dept_id"], dept_manager_userid_list=[new_leader]))
+        leader = next(
+            (u for u in second.get("dept_manager_userid_list") or () if u not in (new_leader, old_leader)),
+            None,
+        )
+        if leader:
+            self.push(self.mutate("remove_user", userid=leader))
+        mover = next(
+            u for u in self.sandbox_members(second["dept_id"]) if u not in (leader, new_leader, old_leader)
+        )
+        self.push(self.mutate("move_user", userid=mover, dept_id_list=[first["dept_id"]]))
+        self.apply()
+        self.assertEqual(set(self.Event.search([]).mapped("state")), {"done"})
+        dept_first = Department.search([("dingtalk_id", "=", str(first["dept_id"]))])
+        self.assertEqual(dept_first.manager_id, self.employee(new_leader))
+        self.assertEqual(self.employee(mover).parent_id, self.employee(new_leader), "the mover's new leader")
+        led = [
+            self.employee(u)
+            for u in self.sandbox_members(first["dept_id"])
+            if u != new_leader and not self.employee(u).dingtalk_manager_userid
+        ]
+        self.assertTrue(led)
+        self.assertEqual(self.employee(loyal).parent_id, self.employee(old_leader), "manager_userid wins")
+        for employee in led:
+            self.assertEqual(employee.parent_id, self.employee(new_leader), "the department's new leader")
+
+        def snapshot():
+            employees = self.Employee.search([("dingtalk_userid", "!=", False)])
+            return (
+                {e.dingtalk_userid: (e.active, e.parent_id.dingtalk_userid) for e in employees},
+                {d.dingtalk_id: d.manager_id.dingtalk_userid for d in Department.search([])},
+            )
+
+        after_events = snapshot()
+        self.env["ziqi.dingtalk.sync.run"]._queue(self.company, "all")._run_to_end()
+        self.assertEqual(snapshot(), after_events)
+
+    def sandbox_members(self, dept_id):
+        org = self.sandbox.control("org")
+        return [u["userid"] for u in org["users"] if dept_id in u["dept_id_list"] and not u.get("left")]
+
     def test_admin_events_change_nothing(self):
         self.push({"EventType": "org_admin_add", "userId": [self.a_person()["userid"]], "eventId": "adm1"})
         self.apply()
@@ -198,10 +252,42 @@ class TestCallback(DingTalkHttpCase):
             self.push(self.mutate("update_user", userid=userid, title=title))
         self.sandbox.control("stats/reset", {})
         self.apply()
-        self.assertEqual(
-            self.sandbox.stats().get("/topapi/v2/user/get"), 2, "fetched once per batch, concurrently"
+        stats = self.sandbox.stats()
+        self.assertLessEqual(
+            stats.get("/topapi/v2/user/get", 0) + stats.get("/topapi/v2/user/list", 0),
+            2,
+            "fetched once per batch, concurrently",
         )
         self.assertEqual(self.employee(first).job_title, "丙")
+        self.assertEqual(self.employee(second).job_title, "乙")
+
+    def test_a_burst_of_people_events_uses_both_people_apis(self):
+        """user/get and user/list have a quota each: a burst reads some people through their department's
+        list. A person who moved is not in the department Odoo knew: read with user/get after all."""
+        people = [u for u in self.org["users"] if not u.get("left")][:12]
+        for person in people:  # user/get always says who the manager is (or that there is none)
+            self.employee(person["userid"]).dingtalk_manager_userid = "known-before"
+        mover = people[0]
+        target = next(d for d in self.org["departments"] if d["dept_id"] not in mover["dept_id_list"])
+        self.mutate("move_user", userid=mover["userid"], dept_id_list=[target["dept_id"]])
+        for n, person in enumerate(people):
+            self.push(self.mutate("update_user", userid=person["userid"], title=f"职位{n}"))
+        self.sandbox.control("stats/reset", {})
+        self.apply()
+        stats = self.sandbox.stats()
+        self.assertTrue(stats.get("/topapi/v2/user/list"), stats)
+        self.assertTrue(stats.get("/topapi/v2/user/get"), stats)
+        self.assertLess(stats["/topapi/v2/user/get"], len(people), "not one user/get per person")
+        self.assertEqual(set(self.Event.search([]).mapped("state")), {"done"})
+        for n, person in enumerate(people):
+            employee = self.employee(person["userid"])
+            self.assertEqual(employee.job_title, f"职位{n}")
+        department = self.env["hr.department"].search([("dingtalk_id", "=", str(target["dept_id"]))])
+        self.assertEqual(self.employee(mover["userid"]).department_id, department, "the mover moved")
+        kept = [p for p in people if self.employee(p["userid"]).dingtalk_manager_userid == "known-before"]
+        self.assertTrue(kept, "read through user/list, which carries no manager_userid: the known one stays")
+        self.assertLess(len(kept), len(people), "the others were read with user/get")
+        self.assertNotIn(mover, kept, "the mover was read with user/get")
 
     def test_events_wait_while_the_app_is_not_configured(self):
         self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="X"))
