@@ -43,10 +43,20 @@ def parse_args():
 
 
 def rss_mb():
+    """Peak resident memory of this process so far (MB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_sync(registry, company_id, samples):
+def current_rss_mb():
+    """Resident memory of this process now (MB): flat across steps means nothing accumulates."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return rss_mb()
+
+
+def run_sync(registry, company_id, samples, step_seconds):
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         run_id = (
@@ -55,10 +65,13 @@ def run_sync(registry, company_id, samples):
     started = time.monotonic()
     active = True
     while active:
+        step_started = time.monotonic()
         with registry.cursor() as cr:
             run = api.Environment(cr, SUPERUSER_ID, {})["ziqi.dingtalk.sync.run"].browse(run_id)
+            phase = run.phase
             active = run._step_locked()
-            samples.append(round(rss_mb()))
+            samples.append(round(current_rss_mb()))
+            step_seconds.append((phase, round(time.monotonic() - step_started, 1)))
             if not active:
                 return time.monotonic() - started, {
                     "state": run.state,
@@ -68,6 +81,10 @@ def run_sync(registry, company_id, samples):
                     "errors": run.error_count,
                     "walk_complete": run.walk_complete,
                 }
+
+
+def _mean(values):
+    return sum(values) / len(values)
 
 
 def measure_floor(registry, company_id, departments, users):
@@ -146,10 +163,11 @@ def main():
                 }
             )
             company_id = company.id
-        samples_first, samples_second = [], []
-        first_s, first = run_sync(registry, company_id, samples_first)
+        samples_first, samples_second, steps_first = [], [], []
+        first_s, first = run_sync(registry, company_id, samples_first, steps_first)
         peak_sync = rss_mb()
-        second_s, second = run_sync(registry, company_id, samples_second)
+        second_s, second = run_sync(registry, company_id, samples_second, [])
+        user_steps = [seconds for phase, seconds in steps_first if phase == "users"]
         calls = first["api_calls"]
         lower_bound = max(count / args.qps for path, count in calls.items() if path != "/gettoken")
         stats = first["stats"]
@@ -180,6 +198,13 @@ def main():
             "errors": [first["errors"], second["errors"]],
             "peak_rss_mb": round(peak_sync),
             "rss_mb_per_step": samples_first,
+            "seconds_per_step": steps_first,
+            "user_steps": len(user_steps),
+            # time per step of new people, first and last fifth: equal when time grows linearly
+            "user_step_s_first_fifth": user_steps
+            and round(_mean(user_steps[: max(1, len(user_steps) // 5)]), 1),
+            "user_step_s_last_fifth": user_steps
+            and round(_mean(user_steps[-max(1, len(user_steps) // 5) :]), 1),
         }
         print(json.dumps(result, ensure_ascii=False))
     finally:
