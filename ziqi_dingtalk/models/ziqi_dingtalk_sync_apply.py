@@ -242,6 +242,12 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
                 if user:  # the login belongs to someone else already
                     vals["login"] = f"dingtalk_{key}"
                 to_create.append((key, vals))
+        Partner = self.env["res.partner"]
+        for _key, vals in to_create:
+            # the initials avatar Odoo gives a new internal user, given at create: Odoo would otherwise write
+            # it user by user afterwards, and hr then searches employees by image, which reads every
+            # employee's image attachment: a cost per person that grows with the company
+            vals.setdefault("image_1920", Partner.new({"name": vals["name"]})._avatar_generate_svg())
         created = Users.create([vals for _key, vals in to_create])
         result.update(zip([key for key, _vals in to_create], created, strict=False))
         return result

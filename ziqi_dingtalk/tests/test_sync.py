@@ -1,3 +1,4 @@
+import base64
 import datetime
 
 import pytz
@@ -81,6 +82,12 @@ class TestDirectorySync(DingTalkCase):
         self.assertEqual(employee.user_id.login, person["userid"], "login is the userid by default")
         self.assertTrue(employee.user_id.has_group("base.group_user"))
         self.assertFalse(employee.user_id.has_group("base.group_system"))
+        # the initials avatar Odoo gives new people, on the user, its partner and the employee
+        avatar = base64.b64decode(employee.user_id.image_1920)
+        self.assertIn(b"<svg", avatar)
+        self.assertIn(person["name"][0].encode(), avatar)
+        self.assertEqual(employee.image_1920, employee.user_id.image_1920)
+        self.assertEqual(employee.work_contact_id, employee.user_id.partner_id)
         hired = datetime.datetime.fromtimestamp(person["hired_date"] / 1000, pytz.timezone("Asia/Shanghai"))
         self.assertEqual(employee.dingtalk_hired_date, hired.date(), "hire day in the company's timezone")
         multi = [u for u in self.people.values() if len(u["dept_id_list"]) > 1]
@@ -102,6 +109,14 @@ class TestDirectorySync(DingTalkCase):
         counts = run.stats["users"]
         self.assertEqual(counts["created"], len(self.people))
         self.assertGreater(run.api_call_count, 0)
+
+    def test_employees_are_found_by_work_contact_through_an_index(self):
+        """Odoo looks employees up by work contact for each employee it creates: indexed, not a scan."""
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'hr_employee' AND indexdef LIKE %s",
+            ["%(work_contact_id)%"],
+        )
+        self.assertTrue(self.env.cr.fetchall())
 
     def test_second_sync_with_nothing_changed_writes_nothing(self):
         self.sync()
