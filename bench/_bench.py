@@ -71,3 +71,16 @@ def start_sandbox(args):
         proc.kill()
         raise RuntimeError(f"the sandbox did not start: {line!r}")
     return proc, line.split()[-1]
+
+
+def fresh_database(db):
+    """Drop ``db`` and create it again with the addon installed (no demo data)."""
+    subprocess.run(["dropdb", "--if-exists", db], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        odoo_bin(
+            "-d", db, "-i", "ziqi_dingtalk", "--without-demo=all", "--stop-after-init", "--log-level=error"
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

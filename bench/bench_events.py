@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import psycopg2
 import requests
-from _bench import DB_HOST, DB_PORT, DB_USER, ROOT, odoo_bin
+from _bench import DB_HOST, DB_PORT, DB_USER, ROOT, fresh_database, odoo_bin
 from _bench import start_sandbox as _start_sandbox
 
 sys.path.insert(0, str(ROOT / "ziqi_dingtalk"))
@@ -122,21 +122,7 @@ def start_sandbox(args):
 
 
 def prepare_database(args, url, org, token, aes_key):
-    subprocess.run(["dropdb", "--if-exists", args.db], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run(
-        odoo_bin(
-            "-d",
-            args.db,
-            "-i",
-            "ziqi_dingtalk",
-            "--without-demo=all",
-            "--stop-after-init",
-            "--log-level=error",
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    fresh_database(args.db)
     values = {
         "dingtalk_app_key": org["app"]["app_key"],
         "dingtalk_app_secret": org["app"]["app_secret"],

@@ -10,11 +10,10 @@ Odoo takes to batch-create the same numbers of bare departments, users and emplo
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 
-from _bench import ODOO_SRC, odoo_args, odoo_bin, start_sandbox
+from _bench import ODOO_SRC, fresh_database, odoo_args, start_sandbox
 
 sys.path.insert(0, str(ODOO_SRC))
 
@@ -133,21 +132,7 @@ def main():
         except RuntimeError as error:
             sys.exit(str(error))
     try:
-        subprocess.run(["dropdb", "--if-exists", args.db], check=True, stderr=subprocess.DEVNULL)
-        subprocess.run(  # install the addon in a fresh database
-            odoo_bin(
-                "-d",
-                args.db,
-                "-i",
-                "ziqi_dingtalk",
-                "--without-demo=all",
-                "--stop-after-init",
-                "--log-level=error",
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        fresh_database(args.db)
         odoo.tools.config.parse_config(odoo_args("-d", args.db, "--log-level=warn"), setup_logging=True)
         registry = odoo.modules.registry.Registry(args.db)
         with registry.cursor() as cr:
