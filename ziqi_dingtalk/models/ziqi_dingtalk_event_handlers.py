@@ -50,8 +50,8 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
                 payloads[userid] = payload
         if payloads:
             applier._apply_user_get_payloads(payloads)
-        if listed:  # as the full sync applies user/list: a missing manager_userid keeps the one known
-            applier._apply_employees(listed, applier._bind_employees(listed))
+        if listed:
+            applier._apply_user_list_payloads(listed)
         employees = applier._employee_map(gone)
         leavers = [employees[userid] for userid in gone if userid in employees]
         applier._archive_employees(leavers)

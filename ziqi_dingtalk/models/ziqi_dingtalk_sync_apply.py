@@ -125,17 +125,21 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
             return True
         payloads = dict(batch)
         active = {key: payload for key, payload in payloads.items() if payload.get("active", True)}
-        employees = self._bind_employees(active)
-        self._apply_employees(active, employees)
+        self._apply_user_list_payloads(active)
         self.cursor = batch[-1][0]
         return False
+
+    def _apply_user_list_payloads(self, payloads):
+        """Apply topapi/v2/user/list entries (keyed by userid): the list may not carry manager_userid, so a
+        missing one keeps the manager Odoo knows."""
+        self._apply_employees(payloads, self._bind_employees(payloads))
 
     def _apply_user_get_payloads(self, payloads):
         """Apply topapi/v2/user/get answers (keyed by userid), which DingTalk sends for one person at a time
         (events, first sign-in). user/get omits manager_userid when there is none: then there is none."""
         for payload in payloads.values():
             payload.setdefault("manager_userid", False)
-        self._apply_employees(payloads, self._bind_employees(payloads))
+        self._apply_user_list_payloads(payloads)
 
     def _bind_employees(self, payloads):
         """Existing employees of these people: by binding, then (if enabled) by email or mobile."""

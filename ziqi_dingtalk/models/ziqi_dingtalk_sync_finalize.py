@@ -171,14 +171,16 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 desired[group.id] |= set(users.ids)
         granted = self._granted_groups()
         Groups = self._env_quiet("res.groups")
+        gained = set()
         for group in Groups.browse(sorted(set(desired) | set(granted))):
             members = set(group.users.ids)
             add = desired[group.id] - members
             revoke = (granted[group.id] - desired[group.id]) & members
             if add or revoke:
                 group.write({"users": [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
-                self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(add)))
+            gained |= add
             self._record_grants(group.id, add, granted[group.id] - desired[group.id])
+        self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(gained)))
 
     def _granted_groups(self):
         """Group id → users the sync gave it to, among the company's active bound people."""
