@@ -6,4 +6,5 @@ from . import (
     test_sync,
     test_sync_http,
     test_tour_settings,
+    test_wake,
 )
