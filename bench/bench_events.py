@@ -95,6 +95,13 @@ def parse_args():
     parser.add_argument("--poll-interval", type=float, default=0.25)
     parser.add_argument("--drop", action="store_true", help="drop the database at the end")
     parser.add_argument(
+        "--db-filter",
+        action="store_true",
+        help="run Odoo with --db-filter too: DingTalk sends no cookie, so Odoo then lists the databases "
+        "(over a new PostgreSQL connection) for each callback (default: -d alone, which Odoo takes as the "
+        "list)",
+    )
+    parser.add_argument(
         "--odoo-log", default=str(ROOT / "var" / "bench_events_odoo.log"), help="the Odoo server's log"
     )
     return parser.parse_args()
@@ -159,7 +166,7 @@ def start_odoo(args, port):
         odoo_bin(
             "-d",
             args.db,
-            f"--db-filter=^{args.db}$",
+            *([f"--db-filter=^{args.db}$"] if args.db_filter else []),
             "--http-interface=127.0.0.1",
             f"--http-port={port}",
             f"--workers={args.workers}",
@@ -395,6 +402,47 @@ def rounded(value, digits=1):
     return None if value is None else round(value, digits)
 
 
+def _proc_stat(pid):
+    """(ppid, own + reaped children's CPU ticks, comm) of a process, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), sum(int(value) for value in fields[11:15]), comm
+
+
+def cpu_seconds(roots):
+    """CPU seconds used so far by each named process tree (live descendants, and the reaped ones that
+    their parents count): ``roots`` maps a name to a pid."""
+    stats = {int(pid): _proc_stat(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+    children = {}
+    for pid, stat in stats.items():
+        if stat:
+            children.setdefault(stat[0], []).append(pid)
+    ticks = os.sysconf("SC_CLK_TCK")
+    result = {}
+    for name, root in roots.items():
+        total, todo = 0, [root] if stats.get(root) else []
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][1]
+            todo.extend(children.get(pid, ()))
+        result[name] = total / ticks
+    return result
+
+
+def postmaster_pid():
+    """The PostgreSQL server's main process (the parent of every backend), if it runs here."""
+    for pid in os.listdir("/proc"):
+        stat = _proc_stat(pid) if pid.isdigit() else None
+        if stat and stat[2] == "postgres" and (_proc_stat(stat[0]) or (0, 0, ""))[2] != "postgres":
+            return int(pid)
+    return None
+
+
 def sandbox_stats(url):
     return requests.get(f"{url}/_sandbox/stats", timeout=10).json()
 
@@ -423,6 +471,10 @@ def main():
         stats_before = sandbox_stats(url)
         sender = Sender(args, plan, f"http://127.0.0.1:{port}/dingtalk/callback", crypto)
         load_send = os.getloadavg()
+        cpu_roots = {"odoo": odoo.pid, "sandbox": sandbox.pid, "bench": os.getpid()}
+        if postmaster_pid():
+            cpu_roots["postgresql"] = postmaster_pid()
+        cpu_before = cpu_seconds(cpu_roots)
         sender.run()
         sent_idx = [i for i, r in enumerate(sender.results) if r is not None]
         acknowledged_keys = {event_key(plan, i) for i in sent_idx if not sender.results[i]["error"]}
@@ -435,6 +487,7 @@ def main():
         watcher.join()
         watcher.poll()
         stats_after = sandbox_stats(url)
+        cpu_after = cpu_seconds(cpu_roots)
         load_end = os.getloadavg()
         result = summarize(
             args, plan, sender, watcher, sent_idx, drained, drain_end, stats_before, stats_after
@@ -443,6 +496,12 @@ def main():
             first_sync_s=round(sync_s, 1),
             first_sync=sync_summary,
             load_avg={"start": load_start, "sending": load_send, "end": load_end},
+            # from the first send until the inbox is drained; "postgresql" is the whole server
+            cpu_s={name: round(cpu_after[name] - cpu_before[name], 1) for name in cpu_roots},
+            odoo_cpu_ms_per_event=round(
+                (cpu_after["odoo"] - cpu_before["odoo"]) * 1000 / max(1, result["unique_sent"]), 1
+            ),
+            db_filter=args.db_filter,
             odoo_log=args.odoo_log,
             db=args.db,
         )
