@@ -7,6 +7,7 @@ from odoo import models
 from .ziqi_dingtalk_sync_apply import _changes
 
 PROTECTED_USERS = ("base.user_root", "base.user_admin")
+MANAGER_SLICE = 2000  # employees whose manager is written per slice (the cache is emptied between slices)
 
 
 class ZiqiDingtalkSyncFinalize(models.AbstractModel):
@@ -38,7 +39,7 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         )
         by_key.update(zip(new_keys, created, strict=True))
         self._count("roles", "created", len(created))
-        employees = self._employee_map()
+        employees = self._employee_map({userid for userids in members.values() for userid in userids})
         updated = 0
         for key in payloads:
             role = by_key[key]
@@ -152,14 +153,22 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         rows = self.env.cr.fetchall()
         if scoped:
             employees = self._employee_map({manager for _id, manager, _p, _d in rows if manager})
-        by_parent = collections.defaultdict(list)
+        changes = []
         for employee_id, manager_userid, current, dept_manager in rows:
             parent = employees.get(manager_userid) or dept_manager or False
             parent = parent if parent != employee_id else False
             if (current or False) != parent:
+                changes.append((employee_id, parent))
+        # in slices, each written and then dropped from the cache: a first sync sets everyone's manager
+        for start in range(0, len(changes), MANAGER_SLICE):
+            by_parent = collections.defaultdict(list)
+            for employee_id, parent in changes[start : start + MANAGER_SLICE]:
                 by_parent[parent].append(employee_id)
-        for parent, employee_ids in by_parent.items():
-            Employee.browse(employee_ids).write({"parent_id": parent})
+            for parent, employee_ids in by_parent.items():
+                Employee.browse(employee_ids).write({"parent_id": parent})
+            if len(changes) > MANAGER_SLICE:
+                self.env.flush_all()
+                self.env.invalidate_all()
 
     def _apply_role_groups(self):
         """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""

@@ -1,11 +1,13 @@
 import base64
 import datetime
+from unittest.mock import patch
 
 import pytz
 
 from odoo.exceptions import AccessDenied, ValidationError
 from odoo.tests import tagged
 
+from ..models import ziqi_dingtalk_sync_finalize as finalize_module
 from .common import DingTalkCase
 
 ORG = {"users": 40, "departments": 8, "roles": 4, "seed": 7, "leavers": 2}
@@ -109,6 +111,20 @@ class TestDirectorySync(DingTalkCase):
         counts = run.stats["users"]
         self.assertEqual(counts["created"], len(self.people))
         self.assertGreater(run.api_call_count, 0)
+
+    def test_managers_are_written_in_slices(self):
+        with patch.object(finalize_module, "MANAGER_SLICE", 3):
+            run = self.sync()
+        self.assertEqual(run.state, "done", run.log_ids.mapped("message"))
+        with_manager = 0
+        for userid in self.people:
+            employee = self.employee(userid)
+            manager = employee.dingtalk_manager_userid  # when DingTalk gave one (user/list may not)
+            expected = self.employee(manager) if manager in self.people else employee.department_id.manager_id
+            expected = expected if expected != employee else self.Employee
+            self.assertEqual(employee.parent_id, expected, userid)
+            with_manager += bool(expected)
+        self.assertGreater(with_manager, 3 * 2, "several slices were written")
 
     def test_employees_are_found_by_work_contact_through_an_index(self):
         """Odoo looks employees up by work contact for each employee it creates: indexed, not a scan."""
