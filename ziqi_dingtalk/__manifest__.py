@@ -26,5 +26,6 @@
         ],
     },
     "installable": True,
+    "uninstall_hook": "uninstall_hook",
     "application": False,
 }
