@@ -11,6 +11,7 @@ import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.client import USER_LIST_MAX
@@ -177,8 +178,11 @@ class ZiqiDingtalkEvent(models.Model):
 
     def init(self):
         self.env.cr.execute(
-            f"""CREATE SEQUENCE IF NOT EXISTS {SEQ_ROUND};
-                CREATE SEQUENCE IF NOT EXISTS {SEQ_TRIGGERED} MINVALUE 0 START 0"""
+            SQL(
+                "CREATE SEQUENCE IF NOT EXISTS %s; CREATE SEQUENCE IF NOT EXISTS %s MINVALUE 0 START 0",
+                SQL.identifier(SEQ_ROUND),
+                SQL.identifier(SEQ_TRIGGERED),
+            )
         )
 
     # --- receiving (called by the /dingtalk/callback route) ---
@@ -294,7 +298,13 @@ class ZiqiDingtalkEvent(models.Model):
         Returns True when this call triggered the cron."""
         cr = self.env.cr
         cr.execute("SELECT pg_advisory_xact_lock_shared(%s)", [WAKE_LOCK])
-        cr.execute(f"SELECT (SELECT last_value FROM {SEQ_ROUND}), (SELECT last_value FROM {SEQ_TRIGGERED})")
+        cr.execute(
+            SQL(
+                "SELECT (SELECT last_value FROM %s), (SELECT last_value FROM %s)",
+                SQL.identifier(SEQ_ROUND),
+                SQL.identifier(SEQ_TRIGGERED),
+            )
+        )
         current, triggered = cr.fetchone()
         if current == triggered:
             return False
@@ -306,16 +316,20 @@ class ZiqiDingtalkEvent(models.Model):
 
     def _insert_trigger(self):
         """A trigger of the events cron at the database's clock now, and its NOTIFY once committed."""
+        cron = self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events", raise_if_not_found=False)
+        if not cron:  # deleted by hand: the event is kept (and acknowledged) all the same
+            _logger.error("DingTalk events: the cron that applies them is missing (upgrade the module)")
+            return
         self.env.cr.execute(
             """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
                VALUES (%s, clock_timestamp() AT TIME ZONE 'UTC', %s, %s,
                        now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')""",
-            [self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events").id, self.env.uid, self.env.uid],
+            [cron.id, self.env.uid, self.env.uid],
         )
         self.env.cr.postcommit.add(self.env["ir.cron"]._notifydb)
 
     def _new_round(self):
-        self.env.cr.execute(f"SELECT nextval('{SEQ_ROUND}')")
+        self.env.cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
 
     def _check_drained(self, processed_ids):
         """True when no event is due besides ``processed_ids`` (this batch's, not committed yet), checked
@@ -332,7 +346,7 @@ class ZiqiDingtalkEvent(models.Model):
                 _logger.warning("DingTalk events: a callback held the inbox for %ss", DRAINED_CHECK_WAIT)
                 return False  # not known to be drained: the cron runs again
             locked = True
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit (our own cursor: the lock outlives this transaction)
             cr.execute(
                 """SELECT count(*) FROM ziqi_dingtalk_event WHERE state = 'pending'
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now() AT TIME ZONE 'UTC')
@@ -341,12 +355,12 @@ class ZiqiDingtalkEvent(models.Model):
             )
             drained = not cr.fetchone()[0]
             if drained:
-                cr.execute(f"SELECT nextval('{SEQ_ROUND}')")
+                cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
         finally:
             cr.rollback()
             if locked:
                 cr.execute("SELECT pg_advisory_unlock(%s)", [WAKE_LOCK])
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit
             cr.close()
         return drained
 

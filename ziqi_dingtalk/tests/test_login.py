@@ -10,8 +10,9 @@ from odoo.tests import tagged
 from .common import SANDBOX_APP, DingTalkHttpCase
 
 
-@tagged("post_install", "-at_install")
-class TestDingTalkLogin(DingTalkHttpCase):
+class LoginCase(DingTalkHttpCase):
+    """A synced company and one of its (non-admin) people, ``userid``."""
+
     sandbox_args = ("--users", "20", "--departments", "4", "--roles", "2", "--seed", "3")
 
     @classmethod
@@ -29,6 +30,9 @@ class TestDingTalkLogin(DingTalkHttpCase):
         super().setUp()
         self.env.flush_all()
 
+
+@tagged("post_install", "-at_install")
+class TestDingTalkLogin(LoginCase):
     # --- helpers ---
 
     def start(self, redirect="/odoo/action-hr.open_view_employee_list_my"):
@@ -207,3 +211,20 @@ class TestDingTalkLogin(DingTalkHttpCase):
         outside = "!!document.querySelector('.o_dingtalk_inapp_outside:not(.d-none)')"
         self.browser_js(f"/dingtalk/index.html?corpid={SANDBOX_APP['corp_id']}", stub, ready=outside)
         self.assertTrue(self.employee.user_id.login_date)
+
+
+@tagged("post_install", "-at_install", "-standard", "ziqi_dingtalk_website")
+class TestLoginWithWebsite(LoginCase):
+    """With ``website`` installed, Odoo's login page is the website's (bin/test installs it on a database
+    of its own and runs this class there)."""
+
+    def test_the_website_login_page_offers_dingtalk_in_a_browser(self):
+        if "website" not in self.env:
+            self.skipTest("website is not installed")
+        page = self.url_open("/web/login")
+        self.assertIn("data-website-id", page.text, "the website's layout")
+        self.assertIn("o_dingtalk_login_button", page.text)
+        self.sandbox.control("config", {"login_as": self.userid})
+        self.addCleanup(self.sandbox.control, "config", {"login_as": None})
+        self.start_tour("/web/login", "ziqi_dingtalk_login_button")
+        self.assertTrue(self.employee.user_id.login_date, "signed in through the DingTalk button")
