@@ -13,6 +13,11 @@ class HrEmployee(models.Model):
     # Odoo looks employees up by work contact for every employee it creates (``partner.employee_ids``);
     # without an index each lookup reads the whole table, so a sync's batches slowed as the company grew
     work_contact_id = fields.Many2one(index="btree_not_null")
+    # Odoo moves a department's people to its new manager by searching them by department and manager (on
+    # a first sync: once per department, a scan of the whole table each time); the managers step and the
+    # events read people by department and by manager too
+    department_id = fields.Many2one(index="btree_not_null")
+    parent_id = fields.Many2one(index="btree_not_null")
 
     dingtalk_userid = fields.Char(
         "DingTalk userid", copy=False, index=True, readonly=True, groups="hr.group_hr_user"
@@ -31,7 +36,11 @@ class HrEmployee(models.Model):
         help="Every DingTalk department this person belongs to; the main one is the Department field.",
     )
     dingtalk_manager_userid = fields.Char(
-        "DingTalk Manager userid", copy=False, readonly=True, groups="hr.group_hr_user"
+        "DingTalk Manager userid",
+        copy=False,
+        index="btree_not_null",
+        readonly=True,
+        groups="hr.group_hr_user",
     )
     dingtalk_role_ids = fields.Many2many(
         "ziqi.dingtalk.role",

@@ -8,6 +8,7 @@ from .ziqi_dingtalk_sync_apply import _changes
 
 PROTECTED_USERS = ("base.user_root", "base.user_admin")
 MANAGER_SLICE = 2000  # employees whose manager is written per slice (the cache is emptied between slices)
+DEPARTMENT_SLICE = 50  # departments whose manager is written per slice (Odoo then moves their people)
 
 
 class ZiqiDingtalkSyncFinalize(models.AbstractModel):
@@ -136,11 +137,16 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             target = next((employees[uid] for uid in (uids or "").split(",") if uid in employees), False)
             if (current or False) != target:
                 by_manager[target].append(dept_id)
+        # Odoo moves a department's people who reported to its old manager to the new one (all of them, on a
+        # first sync): written by slices of departments, each flushed and then dropped from the cache
+        written = 0
         for target, dept_ids in by_manager.items():
             Department.browse(dept_ids).write({"manager_id": target})
-        # (Odoo moves a department's people who reported to its old manager to the new one: flush that too)
-        Department.flush_model(["manager_id"])
-        Employee.flush_model(["parent_id"])
+            written += len(dept_ids)
+            if written >= DEPARTMENT_SLICE:
+                self._flush_and_forget()
+                written = 0
+        self._flush_and_forget()
         query = """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
                    FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
                    WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active"""
@@ -167,8 +173,12 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             for parent, employee_ids in by_parent.items():
                 Employee.browse(employee_ids).write({"parent_id": parent})
             if len(changes) > MANAGER_SLICE:
-                self.env.flush_all()
-                self.env.invalidate_all()
+                self._flush_and_forget()
+
+    def _flush_and_forget(self):
+        """Write what is pending and empty the cache, so that memory stays flat over a large company."""
+        self.env.flush_all()
+        self.env.invalidate_all()
 
     def _apply_role_groups(self):
         """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""

@@ -126,13 +126,16 @@ class TestDirectorySync(DingTalkCase):
             with_manager += bool(expected)
         self.assertGreater(with_manager, 3 * 2, "several slices were written")
 
-    def test_employees_are_found_by_work_contact_through_an_index(self):
-        """Odoo looks employees up by work contact for each employee it creates: indexed, not a scan."""
-        self.env.cr.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'hr_employee' AND indexdef LIKE %s",
-            ["%(work_contact_id)%"],
-        )
-        self.assertTrue(self.env.cr.fetchall())
+    def test_employees_are_found_through_indexes(self):
+        """Odoo looks employees up by work contact for each employee it creates, and by department and
+        manager for each department whose manager changes; the sync reads them by DingTalk manager too:
+        indexed columns, not scans of the whole table."""
+        for column in ("work_contact_id", "department_id", "parent_id", "dingtalk_manager_userid"):
+            self.env.cr.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'hr_employee' AND indexdef LIKE %s",
+                [f"%({column})%"],
+            )
+            self.assertTrue(self.env.cr.fetchall(), column)
 
     def test_second_sync_with_nothing_changed_writes_nothing(self):
         self.sync()
