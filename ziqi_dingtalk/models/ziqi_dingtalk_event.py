@@ -334,7 +334,8 @@ class ZiqiDingtalkEvent(models.Model):
     def _check_drained(self, processed_ids):
         """True when no event is due besides ``processed_ids`` (this batch's, not committed yet), checked
         under WAKE_LOCK alone in a transaction that starts once the lock is held, so that it sees every
-        event whose callback saw the round that is ending; then the next event starts a new round."""
+        event whose callback saw the round that is ending; then the next event starts a new round.
+        Its own cursor, which writes nothing: the lock is taken and released at the session level."""
         cr = self.env.registry.cursor()
         locked = drained = False
         try:
@@ -346,7 +347,8 @@ class ZiqiDingtalkEvent(models.Model):
                 _logger.warning("DingTalk events: a callback held the inbox for %ss", DRAINED_CHECK_WAIT)
                 return False  # not known to be drained: the cron runs again
             locked = True
-            cr.commit()  # pylint: disable=invalid-commit (our own cursor: the lock outlives this transaction)
+            # end this transaction (the lock is the session's): the count below gets a snapshot of now
+            cr.rollback()
             cr.execute(
                 """SELECT count(*) FROM ziqi_dingtalk_event WHERE state = 'pending'
                    AND (next_attempt_at IS NULL OR next_attempt_at <= now() AT TIME ZONE 'UTC')
@@ -360,7 +362,6 @@ class ZiqiDingtalkEvent(models.Model):
             cr.rollback()
             if locked:
                 cr.execute("SELECT pg_advisory_unlock(%s)", [WAKE_LOCK])
-                cr.commit()  # pylint: disable=invalid-commit
             cr.close()
         return drained
 
