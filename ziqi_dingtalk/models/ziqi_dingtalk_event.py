@@ -329,7 +329,10 @@ class ZiqiDingtalkEvent(models.Model):
         self.env.cr.postcommit.add(self.env["ir.cron"]._notifydb)
 
     def _new_round(self):
-        self.env.cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
+        """Start a new round (see _wake_cron): the next event triggers the cron. On a cursor of its own, as
+        this also runs after a failure, when this transaction may be aborted."""
+        with self.env.registry.cursor() as cr:
+            cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
 
     def _check_drained(self, processed_ids):
         """True when no event is due besides ``processed_ids`` (this batch's, not committed yet), checked

@@ -9,8 +9,11 @@ import threading
 import uuid
 from unittest.mock import patch
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, api
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from ..dingtalk.events import parse_event
 from ..models import ziqi_dingtalk_event as event_module
@@ -135,3 +138,13 @@ class TestWakeCron(TransactionCase):
         ):
             Event._cron_process()
         self.assertTrue(Event._wake_cron(), "after a failed run, the next event triggers again")
+        Event._new_round()
+        with (
+            patch.object(type(Event), "_process_due", side_effect=lambda: self.env.cr.execute("SELECT 1/0")),
+            self.assertRaises(psycopg2.errors.DivisionByZero),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            self.assertTrue(Event._wake_cron())
+            Event._cron_process()  # its transaction is aborted: the new round is started elsewhere
+        self.assertTrue(Event._wake_cron(), "and so after a failure of the database")
