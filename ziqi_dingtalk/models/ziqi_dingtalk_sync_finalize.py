@@ -7,7 +7,7 @@ from odoo import models
 from .ziqi_dingtalk_sync_apply import _changes
 
 PROTECTED_USERS = ("base.user_root", "base.user_admin")
-MANAGER_SLICE = 2000  # employees whose manager is written per slice (the cache is emptied between slices)
+MANAGER_SLICE = 2000  # employees whose manager is written per slice (see _write_by_slices)
 DEPARTMENT_SLICE = 50  # departments whose manager is written per slice (Odoo then moves their people)
 
 
@@ -132,21 +132,14 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         depts = self.env.cr.fetchall()
         leaders = {uid for _id, uids, _manager in depts for uid in (uids or "").split(",") if uid}
         employees = self._employee_map(leaders if scoped else None)
-        by_manager = collections.defaultdict(list)
+        changes = []
         for dept_id, uids, current in depts:
             target = next((employees[uid] for uid in (uids or "").split(",") if uid in employees), False)
             if (current or False) != target:
-                by_manager[target].append(dept_id)
+                changes.append((dept_id, target))
         # Odoo moves a department's people who reported to its old manager to the new one (all of them, on a
-        # first sync): written by slices of departments, each flushed and then dropped from the cache
-        written = 0
-        for target, dept_ids in by_manager.items():
-            Department.browse(dept_ids).write({"manager_id": target})
-            written += len(dept_ids)
-            if written >= DEPARTMENT_SLICE:
-                self._flush_and_forget()
-                written = 0
-        self._flush_and_forget()
+        # first sync), hence small slices of departments; flushed before the people are read below
+        self._write_by_slices(Department, "manager_id", changes, DEPARTMENT_SLICE)
         query = """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
                    FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
                    WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active"""
@@ -165,20 +158,21 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             parent = parent if parent != employee_id else False
             if (current or False) != parent:
                 changes.append((employee_id, parent))
-        # in slices, each written and then dropped from the cache: a first sync sets everyone's manager
-        for start in range(0, len(changes), MANAGER_SLICE):
-            by_parent = collections.defaultdict(list)
-            for employee_id, parent in changes[start : start + MANAGER_SLICE]:
-                by_parent[parent].append(employee_id)
-            for parent, employee_ids in by_parent.items():
-                Employee.browse(employee_ids).write({"parent_id": parent})
-            if len(changes) > MANAGER_SLICE:
-                self._flush_and_forget()
+        self._write_by_slices(Employee, "parent_id", changes, MANAGER_SLICE)
 
-    def _flush_and_forget(self):
-        """Write what is pending and empty the cache, so that memory stays flat over a large company."""
-        self.env.flush_all()
-        self.env.invalidate_all()
+    def _write_by_slices(self, Model, fname, changes, size):
+        """Write ``fname`` for ``(record id, value)`` changes, one write per value within each slice of
+        ``size``, each slice flushed; when there is more than one, the cache is emptied after each (a first
+        sync sets everyone's manager: memory stays flat over a large company)."""
+        for start in range(0, len(changes), size):
+            by_value = collections.defaultdict(list)
+            for record_id, value in changes[start : start + size]:
+                by_value[value].append(record_id)
+            for value, record_ids in by_value.items():
+                Model.browse(record_ids).write({fname: value})
+            self.env.flush_all()
+            if len(changes) > size:
+                self.env.invalidate_all()
 
     def _apply_role_groups(self):
         """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""
