@@ -1,7 +1,7 @@
 {
     "name": "DingTalk Integration (钉钉集成)",
     "summary": "Join a company's DingTalk to Odoo: directory sync, events, sign-in, alerts",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Human Resources",
     "author": "ziqi",
     "website": "https://github.com/ziqi/ziqi_dingtalk",
@@ -16,6 +16,7 @@
         "views/ziqi_dingtalk_event_views.xml",
         "views/ziqi_dingtalk_message_views.xml",
         "views/hr_views.xml",
+        "views/res_users_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
         "views/login_templates.xml",

@@ -2,9 +2,13 @@ import datetime
 
 import pytz
 
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 DEFAULT_TZ = "Asia/Shanghai"
+# the DingTalk binding of an employee: whoever sets these decides whose DingTalk sign-in opens which
+# account and which role groups follow, so only the sync (superuser) and Settings admins write them
+BINDING_FIELDS = ("dingtalk_userid", "dingtalk_unionid", "dingtalk_role_ids", "dingtalk_manager_userid")
 
 
 class HrEmployee(models.Model):
@@ -53,6 +57,17 @@ class HrEmployee(models.Model):
         groups="hr.group_hr_user",
     )
 
+    dingtalk_archived_by_sync = fields.Boolean(
+        copy=False,
+        readonly=True,
+        groups="hr.group_hr_user",
+        help="Archived because DingTalk said the person left: only such employees are reactivated by the "
+        "sync.",
+    )
+    dingtalk_archived_at = fields.Datetime(
+        "Archived by DingTalk on", copy=False, readonly=True, groups="hr.group_hr_user"
+    )
+
     _sql_constraints = [
         (
             "dingtalk_userid_company_uniq",
@@ -60,6 +75,34 @@ class HrEmployee(models.Model):
             "A DingTalk person is bound to one employee per company.",
         )
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            # a new employee's empty binding is no binding (forms send their defaults)
+            self._check_dingtalk_binding_write({key: value for key, value in vals.items() if value})
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_dingtalk_binding_write(vals)
+        return super().write(vals)
+
+    def _check_dingtalk_binding_write(self, vals):
+        """Refuse a change of the DingTalk binding (or of a bound employee's user) by anyone but the sync
+        and Settings admins: an HR Officer rebinding an employee would pick the account they sign in to."""
+        if self.env.su or self.env.user.has_group("base.group_system"):
+            return
+        touched = [fname for fname in BINDING_FIELDS if fname in vals]
+        if "user_id" in vals and any(self.sudo().mapped("dingtalk_userid")):
+            touched.append("user_id")
+        if touched:
+            raise AccessError(
+                self.env._(
+                    "Only the DingTalk sync and administrators may change the DingTalk binding of an "
+                    "employee (%(fields)s).",
+                    fields=", ".join(touched),
+                )
+            )
 
     def _prepare_dingtalk_vals(self, payload, company):
         """Mapper: a topapi user object → hr.employee values (departments and manager come separately)."""

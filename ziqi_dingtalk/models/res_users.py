@@ -7,6 +7,10 @@ from odoo.tools.misc import hmac as odoo_hmac
 
 LOGIN_TOKEN_SCOPE = "ziqi_dingtalk-login"
 LOGIN_TOKEN_TTL = 60  # seconds: the token never leaves the server, it only crosses into authenticate()
+# accounts the sync never binds automatically nor reactivates, whatever DingTalk says
+SYSTEM_USERS = ("base.user_root", "base.user_admin", "base.default_user", "base.public_user")
+# groups that make an account privileged: automatic binding never reaches it, sign-in needs confirmation
+ADMIN_GROUPS = ("base.group_system", "base.group_erp_manager")
 
 
 class ResUsers(models.Model):
@@ -23,6 +27,41 @@ class ResUsers(models.Model):
         groups="base.group_system",
         help="Groups the DingTalk sync added because of the user's roles; only these are ever taken away.",
     )
+    # The binding, on the user itself: sign-in opens a user only when this names the DingTalk person
+    # (the employee's binding alone is HR data and is not enough). Written by the sync and admins only.
+    dingtalk_userid = fields.Char("DingTalk userid", copy=False, readonly=True, groups="base.group_system")
+    dingtalk_company_id = fields.Many2one(
+        "res.company", "DingTalk Company", copy=False, readonly=True, groups="base.group_system"
+    )
+    dingtalk_created = fields.Boolean(
+        "Created by DingTalk",
+        copy=False,
+        readonly=True,
+        groups="base.group_system",
+        help="The sync created this user, so it keeps its name in step with DingTalk. A user it matched "
+        "keeps the name it had.",
+    )
+    dingtalk_archived_by_sync = fields.Boolean(
+        copy=False,
+        readonly=True,
+        groups="base.group_system",
+        help="Archived because DingTalk said the person left: only such users are reactivated by the sync.",
+    )
+    dingtalk_signin_confirmed = fields.Boolean(
+        "DingTalk Sign-in Confirmed",
+        copy=False,
+        groups="base.group_system",
+        help="An administrator confirmed that this DingTalk person may sign in to this account although it "
+        "has Settings or Access Rights. Without it, DingTalk sign-in into a privileged account is refused.",
+    )
+
+    _sql_constraints = [
+        (
+            "dingtalk_binding_uniq",
+            "unique(dingtalk_company_id, dingtalk_userid)",
+            "A DingTalk person is bound to one user per company.",
+        )
+    ]
 
     def _prepare_dingtalk_vals(self, payload, company):
         """Mapper: a topapi user object → values of a new internal user (login chosen by the setting)."""
@@ -39,6 +78,24 @@ class ResUsers(models.Model):
             "company_ids": [(6, 0, [company.id])],
             "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
         }
+
+    # --- who may be bound or signed in ---
+
+    def _dingtalk_privileged(self):
+        """The users of these with Settings or Access Rights, or one of Odoo's own system accounts."""
+        system = {self.env.ref(xmlid, raise_if_not_found=False).id for xmlid in SYSTEM_USERS} - {None}
+        admin_groups = self.env["res.groups"]
+        for xmlid in ADMIN_GROUPS:
+            admin_groups |= self.env.ref(xmlid)
+        return self.filtered(lambda user: user.id in system or user.sudo().groups_id & admin_groups)
+
+    def _dingtalk_bindable(self):
+        """The users of these that DingTalk data may bind to automatically: active internal accounts
+        that are neither privileged nor bound yet."""
+        candidates = self.sudo().filtered(
+            lambda user: user.active and not user.share and not user.dingtalk_userid
+        )
+        return candidates - candidates._dingtalk_privileged()
 
     # --- sign-in with DingTalk ---
 
@@ -65,23 +122,30 @@ class ResUsers(models.Model):
 
     @api.model
     def _dingtalk_signin_user(self, company, userid):
-        """The active Odoo user bound to this DingTalk person in this company; created (as the sync would)
-        when the company allows it. Raises DingTalkLoginError with a short code otherwise."""
-        Employee = self.env["hr.employee"].sudo().with_context(active_test=False)
-        employee = Employee.search(
-            [("company_id", "=", company.id), ("dingtalk_userid", "=", userid)], limit=1
-        )
+        """The active Odoo user bound to this DingTalk person in this company; created (as the sync would,
+        never matched to an existing account) when the company allows it. Raises DingTalkLoginError with
+        a short code otherwise."""
+        employee = self._dingtalk_signin_employee(company, userid)
         if not employee and company.sudo().dingtalk_login_create:
             payload = company._dingtalk_client().user_get(userid)
             applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
             applier._apply_user_get_payloads({userid: payload})
-            employee = Employee.search([("company_id", "=", company.id), ("dingtalk_userid", "=", userid)])
+            employee = self._dingtalk_signin_employee(company, userid)
         if not employee:
             raise DingTalkLoginError("unknown")
-        user = employee.user_id
+        user = employee.user_id.sudo()
         if not (employee.active and user and user.active):
             raise DingTalkLoginError("archived")
+        if user.dingtalk_userid != userid or user.dingtalk_company_id != company:
+            raise DingTalkLoginError("unknown")  # the employee points at an account not bound to this person
+        if user._dingtalk_privileged() and not user.dingtalk_signin_confirmed:
+            raise DingTalkLoginError("privileged")
         return user
+
+    @api.model
+    def _dingtalk_signin_employee(self, company, userid):
+        Employee = self.env["hr.employee"].sudo().with_context(active_test=False)
+        return Employee.search([("company_id", "=", company.id), ("dingtalk_userid", "=", userid)], limit=1)
 
 
 class DingTalkLoginError(Exception):

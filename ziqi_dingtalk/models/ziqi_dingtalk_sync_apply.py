@@ -25,6 +25,10 @@ QUIET = {
 }
 
 
+def _email(payload):
+    return (payload.get("org_email") or payload.get("email") or "").strip().lower()
+
+
 def _changes(record, vals):
     """The part of ``vals`` that differs from ``record`` (many2many given as ``[(6, 0, ids)]``)."""
     diff = {}
@@ -125,14 +129,17 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
             return True
         payloads = dict(batch)
         active = {key: payload for key, payload in payloads.items() if payload.get("active", True)}
-        self._apply_user_list_payloads(active)
+        # only the full sync, which the admin starts or schedules, may match existing people
+        self._apply_user_list_payloads(active, match=True)
         self.cursor = batch[-1][0]
         return False
 
-    def _apply_user_list_payloads(self, payloads):
+    def _apply_user_list_payloads(self, payloads, match=False):
         """Apply topapi/v2/user/list entries (keyed by userid): the list may not carry manager_userid, so a
-        missing one keeps the manager Odoo knows."""
-        self._apply_employees(payloads, self._bind_employees(payloads))
+        missing one keeps the manager Odoo knows. ``match``: people not bound yet may be matched to
+        existing employees and users (the company's Match Existing People); events and sign-in never do."""
+        match = match and self._company().dingtalk_match_existing
+        self._apply_employees(payloads, self._bind_employees(payloads, match), match)
 
     def _apply_user_get_payloads(self, payloads):
         """Apply topapi/v2/user/get answers (keyed by userid), which DingTalk sends for one person at a time
@@ -141,120 +148,222 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
             payload.setdefault("manager_userid", False)
         self._apply_user_list_payloads(payloads)
 
-    def _bind_employees(self, payloads):
-        """Existing employees of these people: by binding, then (if enabled) by email or mobile."""
+    def _bind_employees(self, payloads, match):
+        """Existing employees of these people: by binding, then (when ``match``) by email or mobile."""
         Employee = self._env_quiet("hr.employee")
         company = self._company()
         found = Employee.search([("company_id", "=", company.id), ("dingtalk_userid", "in", list(payloads))])
         employees = {employee.dingtalk_userid: employee for employee in found}
         missing = [key for key in payloads if key not in employees]
-        if missing and company.dingtalk_match_existing:
+        if missing and match:
             employees.update(self._match_existing(Employee, {key: payloads[key] for key in missing}))
         return employees
 
     def _match_existing(self, Employee, payloads):
-        emails = {(p.get("org_email") or p.get("email") or "").lower(): k for k, p in payloads.items()}
+        """Bind unbound active employees with the same email (any case) or mobile, unless their user is one
+        that DingTalk data may never reach (privileged, system, portal, archived or bound already)."""
+        emails = {_email(p): k for k, p in payloads.items() if _email(p)}
         mobiles = {p.get("mobile"): k for k, p in payloads.items() if p.get("mobile")}
-        emails.pop("", None)
         candidates = Employee.search(
             [
                 ("company_id", "=", self._company().id),
                 ("dingtalk_userid", "=", False),
+                ("active", "=", True),
                 "|",
-                ("work_email", "in", list(emails)),
+                ("work_email", "!=", False),
                 ("mobile_phone", "in", list(mobiles)),
             ]
         )
+        bindable_users = candidates.user_id._dingtalk_bindable()
         matched = {}
         for employee in candidates:
-            key = emails.get((employee.work_email or "").lower()) or mobiles.get(employee.mobile_phone)
-            if key and key not in matched:
-                employee.dingtalk_userid = key
-                matched[key] = employee
+            key = emails.get((employee.work_email or "").strip().lower()) or mobiles.get(
+                employee.mobile_phone
+            )
+            if not key or key in matched or (employee.user_id and employee.user_id not in bindable_users):
+                continue
+            employee.dingtalk_userid = key
+            matched[key] = employee
         return matched
 
-    def _apply_employees(self, payloads, employees):
-        Employee = self._env_quiet("hr.employee")
+    def _apply_employees(self, payloads, employees, match):
         company = self._company()
         departments = self._department_map()
         new_keys = [key for key in payloads if key not in employees]
-        users = self._users_for(new_keys, payloads)
-        created = Employee.create(
-            [
-                dict(
-                    self._employee_vals(Employee, payloads[key], departments, None),
+        users = self._users_for(new_keys, payloads, match)
+        created = self._create_isolated(
+            self._env_quiet("hr.employee"),
+            "users",
+            {
+                key: dict(
+                    self._employee_vals(payloads[key], departments, None),
                     dingtalk_userid=key,
                     company_id=company.id,
                     user_id=users[key].id,
                 )
                 for key in new_keys
-            ]
+                if key in users
+            },
         )
         self._count("users", "created", len(created))
-        joined = created.user_id
-        updated = 0
-        for key, employee in employees.items():
-            vals = self._employee_vals(Employee, payloads[key], departments, employee)
-            vals["active"] = True
-            diff = _changes(employee, vals)
-            user_diff = self._user_changes(employee.user_id, payloads[key]) if employee.user_id else {}
-            if not employee.user_id:
-                employee.user_id = self._users_for([key], payloads)[key]
-                diff["user_id"] = employee.user_id.id
-            if diff:
-                employee.write(diff)
-            if user_diff:
-                employee.user_id.write(user_diff)
-            if {"department_id", "user_id"} & set(diff) or "active" in user_diff:
-                joined |= employee.user_id
-            updated += bool(diff or user_diff)
+        outcomes = self._isolated(
+            "users",
+            list(employees.items()),
+            lambda key, employee: self._update_employee(employee, payloads[key], departments, match),
+        )
+        joined = self.env["res.users"].union(*(record.user_id for record in created.values()))
+        for key, outcome in outcomes.items():
+            if outcome == "moved":
+                joined |= employees[key].user_id
         self.env["discuss.channel"]._dingtalk_subscribe(joined)
+        updated = sum(1 for outcome in outcomes.values() if outcome)
         self._count("users", "updated", updated)
-        self._count("users", "unchanged", len(employees) - updated)
+        self._count("users", "unchanged", len(outcomes) - updated)
 
-    def _employee_vals(self, Employee, payload, departments, employee):
+    def _update_employee(self, employee, payload, departments, match):
+        """Bring one bound employee (and its user) in line with DingTalk. Returns "moved" when the person
+        joined a department or got a user (channels to subscribe), True for another change, else False."""
+        key = employee.dingtalk_userid
+        vals = self._employee_vals(payload, departments, employee)
+        if employee.active or employee.dingtalk_archived_by_sync:  # an admin's archive stands
+            vals.update(active=True, dingtalk_archived_by_sync=False, dingtalk_archived_at=False)
+        diff = _changes(employee, vals)
+        if not employee.user_id:
+            user = self._users_for([key], {key: payload}, match).get(key)
+            if user:
+                diff["user_id"] = user.id
+        if diff:
+            employee.write(diff)
+        user_diff = self._user_changes(employee.user_id, payload) if employee.user_id else {}
+        if user_diff:
+            employee.user_id.write(user_diff)
+        if {"department_id", "user_id"} & set(diff) or "active" in user_diff:
+            return "moved"
+        return bool(diff or user_diff)
+
+    def _employee_vals(self, payload, departments, employee):
         dept_ids = [departments[str(d)] for d in payload.get("dept_id_list") or () if str(d) in departments]
         current = employee.department_id.id if employee else False
-        vals = Employee._prepare_dingtalk_vals(payload, self._company())
+        vals = self._env_quiet("hr.employee")._prepare_dingtalk_vals(payload, self._company())
         vals["department_id"] = current if current in dept_ids else (dept_ids[0] if dept_ids else current)
         vals["dingtalk_department_ids"] = [(6, 0, dept_ids)]
         return vals
 
     def _user_changes(self, user, payload):
-        vals = {"name": (payload.get("name") or "").strip() or user.name}
-        if not user.active:
-            vals["active"] = True
+        """What to write on a bound employee's user: the binding when it has none and may have one; the
+        name only for users the sync created (a matched user keeps its own); reactivation only of a user
+        the sync archived itself (an admin's archive stands)."""
+        vals = {}
+        key, company = payload["userid"], self._company()
+        if user.dingtalk_userid != key or user.dingtalk_company_id != company:
+            if user.dingtalk_userid or not (user._dingtalk_bindable() or user.dingtalk_signin_confirmed):
+                self._log(
+                    "users",
+                    key,
+                    self.env._(
+                        "The employee's user %(login)s is not bound to this "
+                        "DingTalk person and may not be bound automatically; "
+                        "DingTalk sign-in stays closed for it.",
+                        login=user.login,
+                    ),
+                )
+                return {}
+            vals.update(dingtalk_userid=key, dingtalk_company_id=company.id)
+        if user.dingtalk_created:
+            vals["name"] = (payload.get("name") or "").strip() or user.name
+        if not user.active and user.dingtalk_archived_by_sync:
+            vals.update(active=True, dingtalk_archived_by_sync=False)
         return _changes(user, vals)
 
-    def _users_for(self, keys, payloads):
-        """A user per person: an existing one with the same login (or email, if matching is on), else new."""
+    def _users_for(self, keys, payloads, match):
+        """A user per person: when ``match``, an existing bindable user with the same login or email;
+        otherwise a new one, whose login never takes over an existing one."""
         Users = self._env_quiet("res.users")
         company = self._company()
         vals_by_key = {key: Users._prepare_dingtalk_vals(payloads[key], company) for key in keys}
-        logins = [vals["login"] for vals in vals_by_key.values()]
-        existing = {user.login: user for user in Users.search([("login", "in", logins)])}
-        if company.dingtalk_match_existing:
-            emails = [vals["email"] for vals in vals_by_key.values() if vals["email"]]
-            for user in Users.search([("email", "in", emails), ("employee_ids", "=", False)]):
-                existing.setdefault(user.email, user)
-        result, to_create = {}, []
-        for key, vals in vals_by_key.items():
-            user = existing.get(vals["login"]) or existing.get(vals["email"] or "")
-            if user and not user.employee_ids:
-                result[key] = user
-            else:
-                if user:  # the login belongs to someone else already
-                    vals["login"] = f"dingtalk_{key}"
-                to_create.append((key, vals))
+        matched = self._match_users(vals_by_key) if match else {}
+        wanted = [login for key, vals in vals_by_key.items() for login in (vals["login"], f"dingtalk_{key}")]
+        taken = set(Users.search([("login", "in", wanted)]).mapped("login"))
+        to_create = {}
         Partner = self.env["res.partner"]
-        for _key, vals in to_create:
+        for key, vals in vals_by_key.items():
+            if key in matched:
+                continue
+            if vals["login"] in taken:  # the login belongs to someone else already
+                vals["login"] = f"dingtalk_{key}"
+            if vals["login"] in taken:
+                self._log(
+                    "users",
+                    key,
+                    self.env._("Skipped: no free login (%(login)s is taken too)", login=vals["login"]),
+                )
+                self._count("users", "failed")
+                continue
             # the initials avatar Odoo gives a new internal user, given at create: Odoo would otherwise write
             # it user by user afterwards, and hr then searches employees by image, which reads every
             # employee's image attachment: a cost per person that grows with the company
             vals.setdefault("image_1920", Partner.new({"name": vals["name"]})._avatar_generate_svg())
-        created = Users.create([vals for _key, vals in to_create])
-        result.update(zip([key for key, _vals in to_create], created, strict=False))
-        return result
+            to_create[key] = dict(
+                vals, dingtalk_userid=key, dingtalk_company_id=company.id, dingtalk_created=True
+            )
+        for key, user in matched.items():
+            user.write({"dingtalk_userid": key, "dingtalk_company_id": company.id})
+        return dict(matched, **self._create_isolated(Users, "users", to_create))
+
+    def _match_users(self, vals_by_key):
+        """Existing bindable users without an employee whose login or email is a person's (any case)."""
+        Users = self._env_quiet("res.users").with_context(active_test=True)
+        wanted = {}
+        for key, vals in vals_by_key.items():
+            for value in (vals["login"], vals["email"]):
+                if value:
+                    wanted.setdefault(value.strip().lower(), key)
+        variants = sorted(
+            {v for value in wanted for v in (value, value.upper(), value.title())} | set(wanted)
+        )
+        candidates = Users.search(["|", ("login", "in", variants), ("email", "in", variants)])
+        matched = {}
+        for user in candidates._dingtalk_bindable():
+            key = wanted.get((user.login or "").lower()) or wanted.get((user.email or "").strip().lower())
+            if key and key not in matched and not user.employee_ids:
+                matched[key] = user
+        return matched
+
+    # --- one bad person never fails a batch ---
+
+    def _create_isolated(self, Model, kind, vals_by_key):
+        """``Model.create`` for every key at once; if that fails, one by one, each in a savepoint, logging
+        and skipping the ones that fail. Returns key → record."""
+        if not vals_by_key:
+            return {}
+        keys = list(vals_by_key)
+        try:
+            with self.env.cr.savepoint():
+                return dict(zip(keys, Model.create([vals_by_key[key] for key in keys]), strict=True))
+        except Exception:
+            _logger.info("DingTalk: creating %s %s at once failed; one by one", len(keys), Model._name)
+        return self._isolated(kind, list(vals_by_key.items()), lambda key, vals: Model.create([vals]))
+
+    def _isolated(self, kind, items, apply):
+        """``apply(key, item)`` for each ``(key, item)`` in one savepoint; if that fails, one savepoint per
+        item, the failing ones logged and counted as failed. Returns key → result of those applied."""
+        try:
+            with self.env.cr.savepoint():
+                return {key: apply(key, item) for key, item in items}
+        except Exception:
+            _logger.info("DingTalk: applying %s %s at once failed; one by one", len(items), kind)
+        results = {}
+        for key, item in items:
+            try:
+                with self.env.cr.savepoint():
+                    results[key] = apply(key, item)
+            except Exception as error:
+                _logger.debug("DingTalk %s %s failed", kind, key, exc_info=True)
+                self._log(
+                    kind, key, self.env._("Skipped: %(error)s", error=str(error) or type(error).__name__)
+                )
+                self._count(kind, "failed")
+        return results
 
     def _department_map(self):
         self.env["hr.department"].flush_model(["dingtalk_id", "company_id"])
