@@ -1,3 +1,4 @@
+import hashlib
 import logging
 import re
 
@@ -20,6 +21,14 @@ URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 BAD_CREDENTIALS = {"40096", "40089", "40001", "40013", "invalidClientIdOrSecret", "invalid.client"}
 IP_NOT_WHITELISTED = {"60020"}
 NO_PERMISSION = {"60011", "Forbidden.AccessDenied.AccessTokenPermissionDenied"}
+
+
+def _alert_cause(run):
+    """The throttle key of a run's alert: its end state and the cause (the first error, numbers and
+    request ids left out), so that one failure never holds back the alert of another."""
+    first = run.log_ids[:1]
+    cause = re.sub(r"[0-9a-z]{10,}|\d+", "#", f"{first.kind}:{first.message}" if first else "-")
+    return f"sync:{run.state}:{hashlib.sha1(cause.encode()).hexdigest()[:12]}"
 
 
 class ResCompany(models.Model):
@@ -236,18 +245,24 @@ class ResCompany(models.Model):
             errors=run.error_count,
             first=run.log_ids[:1].message or "",
         )
-        self._dingtalk_alert(text, key=f"sync:{run.state}", record=run)
+        # a stopped run stopped before archiving people: that alert is never held back
+        self._dingtalk_alert(text, key=_alert_cause(run), record=run, throttle=run.state != "stopped")
 
-    def _dingtalk_alert(self, text, key=None, record=None):
+    def _dingtalk_alert(self, text, key=None, record=None, throttle=True):
         """Send ``text`` as a work notification to the alert recipient, with a link to ``record``; the same
-        ``key`` alerts once per alert period. Logs, never raises: an alert must not break the failing job."""
+        ``key`` alerts once per alert period unless ``throttle`` is off (a stop that protects the company's
+        people is never held back). Logs, never raises: an alert must not break the failing job."""
         company = self.sudo()
         if not (
             company.dingtalk_alert_userid and company.dingtalk_agent_id and company._dingtalk_is_configured()
         ):
             _logger.warning("DingTalk alert not sent (no alert recipient or AgentId configured): %s", text)
             return False
-        send, held_back = self.env["ziqi.dingtalk.alert"]._should_send(company, key or text[:200])
+        send, held_back = (
+            self.env["ziqi.dingtalk.alert"]._should_send(company, key or text[:200])
+            if throttle
+            else (True, 0)
+        )
         if not send:
             _logger.info(
                 "DingTalk alert held back (sent less than %s min ago): %s",

@@ -52,15 +52,19 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
             applier._apply_user_get_payloads(payloads)
         if listed:
             applier._apply_user_list_payloads(listed)
-        employees = applier._employee_map(gone)
-        leavers = [employees[userid] for userid in gone if userid in employees]
-        applier._archive_employees(leavers)
+        leavers = applier._employee_map(gone)
+        if not applier._archive_guarded(leavers):
+            return "failed", self.env._(
+                "Not archived: %(count)s people at once would pass the archive safety threshold. Check "
+                "DingTalk, then retry this event (after raising the threshold if they really left).",
+                count=len(leavers),
+            )
         if outside and not payloads and not listed and not gone:
             return "skipped", self.env._("outside the app's contacts scope: %(ids)s", ids=", ".join(outside))
         return "done", self.env._(
             "%(updated)s applied, %(archived)s archived",
             updated=len(payloads) + len(listed),
-            archived=len(leavers),
+            archived=len(leavers) - len(applier._employee_map(gone)),  # those confirmed gone
         )
 
     # --- departments ---

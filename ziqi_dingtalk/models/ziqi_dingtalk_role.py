@@ -51,11 +51,16 @@ class ZiqiDingtalkRole(models.Model):
         for role in self:
             role.member_count = len(role.employee_ids)
 
-    @api.constrains("group_ids")
-    def _check_group_ids(self):
+    @api.model
+    def _forbidden_groups(self):
         forbidden = self.env["res.groups"]
         for xmlid in FORBIDDEN_GROUPS:
             forbidden |= self.env.ref(xmlid, raise_if_not_found=False) or forbidden
+        return forbidden
+
+    @api.constrains("group_ids")
+    def _check_group_ids(self):
+        forbidden = self._forbidden_groups()
         for role in self:
             for group in role.group_ids:
                 if (group | group.trans_implied_ids) & forbidden:

@@ -1,12 +1,16 @@
 """The last steps of the synchronizer: roles, role groups, managers and leavers."""
 
 import collections
+import datetime
 
-from odoo import models
+from odoo import fields, models
 
+from ..dingtalk import errors as dt_errors
+from .res_users import SYSTEM_USERS
 from .ziqi_dingtalk_sync_apply import _changes
 
-PROTECTED_USERS = ("base.user_root", "base.user_admin")
+ARCHIVE_WINDOW = datetime.timedelta(hours=24)  # the safety threshold counts archives over this window
+OUTSIDE_SCOPE_USER = 50002  # user/get of someone outside the app's contacts scope
 MANAGER_SLICE = 2000  # employees whose manager is written per slice (see _write_by_slices)
 DEPARTMENT_SLICE = 50  # departments whose manager is written per slice (Odoo then moves their people)
 
@@ -175,25 +179,46 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 self.env.invalidate_all()
 
     def _apply_role_groups(self):
-        """Members of a role get its groups; a group the sync gave is taken back when no role gives it."""
+        """Members of a role get its groups and what they imply; what the sync gave is taken back when no
+        role gives it any more. A group that is or implies an admin group is never granted (logged)."""
         Role = self._env_quiet("ziqi.dingtalk.role").with_context(active_test=True)
         desired = collections.defaultdict(set)
         for role in Role.search([("company_id", "=", self._company().id), ("group_ids", "!=", False)]):
             users = role.employee_ids.filtered("active").user_id.filtered("active")
             for group in role.group_ids:
-                desired[group.id] |= set(users.ids)
+                for granted_group in self._grantable(role, group):
+                    desired[granted_group.id] |= set(users.ids)
         granted = self._granted_groups()
-        Groups = self._env_quiet("res.groups")
+        groups = self._env_quiet("res.groups").browse(sorted(set(desired) | set(granted)))
+        # who had each group before any write: Odoo adds implied groups as a group gains users, and what
+        # the sync records as its own grant is exactly what a user did not have before
+        before = {group.id: set(group.users.ids) for group in groups}
         gained = set()
-        for group in Groups.browse(sorted(set(desired) | set(granted))):
-            members = set(group.users.ids)
-            add = desired[group.id] - members
-            revoke = (granted[group.id] - desired[group.id]) & members
+        for group in groups:
+            add = desired[group.id] - before[group.id]
+            revoke = (granted[group.id] - desired[group.id]) & before[group.id]
             if add or revoke:
                 group.write({"users": [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
             gained |= add
             self._record_grants(group.id, add, granted[group.id] - desired[group.id])
         self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(gained)))
+
+    def _grantable(self, role, group):
+        """``group`` and the groups it implies, or nothing when any of them is an admin group: the role's
+        mapping was checked when it was saved, but a group can be made to imply more afterwards."""
+        closure = group | group.trans_implied_ids
+        if closure & self.env["ziqi.dingtalk.role"]._forbidden_groups():
+            self._log(
+                "roles",
+                role.dingtalk_id,
+                self.env._(
+                    "The role %(role)s maps to %(group)s, which gives administration rights: not granted.",
+                    role=role.name,
+                    group=group.full_name,
+                ),
+            )
+            return group.browse()
+        return closure
 
     def _granted_groups(self):
         """Group id → users the sync gave it to, among the company's active bound people."""
@@ -226,7 +251,8 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             self.env["res.users"].invalidate_model(["dingtalk_granted_group_ids"])
 
     def _archive_leavers(self):
-        """Archive bound people DingTalk no longer lists as active, unless that is too many of them."""
+        """Archive bound people DingTalk no longer lists as active, once user/get confirms each of them has
+        left, unless that is too many of them (see _archive_guarded)."""
         self.env.cr.execute(
             """SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = 'user'
                AND (payload->>'active') IS DISTINCT FROM 'false'""",
@@ -234,30 +260,106 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         )
         seen = {row[0] for row in self.env.cr.fetchall()}
         employees = self._employee_map()
-        leavers = [eid for uid, eid in employees.items() if uid not in seen]
-        limit = len(employees) * self._company().dingtalk_archive_threshold / 100
-        if len(leavers) > limit:
-            self._log(
-                "users",
-                "",
-                self.env._(
-                    "Stopped before archiving: %(count)s of %(total)s people would be archived, more than "
-                    "the %(threshold)s%% threshold. Check DingTalk, or raise the threshold and sync again.",
-                    count=len(leavers),
-                    total=len(employees),
-                    threshold=self._company().dingtalk_archive_threshold,
-                ),
-            )
+        leavers = {uid: eid for uid, eid in employees.items() if uid not in seen}
+        if not self._archive_guarded(leavers):
             self.state = "stopped"
-            return
-        self._archive_employees(leavers)
+
+    def _archive_guarded(self, leavers):
+        """Archive these people (userid → employee id), each one confirmed by user/get first, unless their
+        number, with the people DingTalk archived over the last day, passes the company's threshold: then
+        nobody is archived, the stop is logged and alerted at once (never held back). True unless stopped."""
+        if not leavers:
+            return True
+        company = self._company()
+        if not self._within_archive_threshold(len(leavers)):
+            return False
+        confirmed = self._confirm_leavers(sorted(leavers))
+        gone = [leavers[uid] for uid in confirmed]
+        self._archive_employees(gone)
+        if gone and self:  # a run says so; events archive a few people at a time, as DingTalk tells them
+            names = self._env_quiet("hr.employee").browse(gone).mapped("name")
+            company._dingtalk_alert(
+                self.env._(
+                    "[Odoo] DingTalk: %(count)s people of %(company)s left and were archived: %(names)s",
+                    count=len(gone),
+                    company=company.name,
+                    names=", ".join(names[:20]) + (" …" if len(names) > 20 else ""),
+                ),
+                record=self,
+                throttle=False,
+            )
+        return True
+
+    def _within_archive_threshold(self, count):
+        """False (logged, alerted) when archiving ``count`` more people would pass the threshold, counting
+        those DingTalk archived in the last ARCHIVE_WINDOW too (events archive a few at a time)."""
+        company = self._company()
+        employees = self._employee_map()
+        recent = self._env_quiet("hr.employee").search_count(
+            [
+                ("company_id", "=", company.id),
+                ("active", "=", False),
+                ("dingtalk_archived_at", ">=", fields.Datetime.now() - ARCHIVE_WINDOW),
+            ]
+        )
+        total = len(employees) + recent
+        if count + recent <= total * company.dingtalk_archive_threshold / 100:
+            return True
+        message = self.env._(
+            "Stopped before archiving: %(count)s of %(total)s people would be archived (%(recent)s already "
+            "in the last 24 hours), more than the %(threshold)s%% threshold. Check DingTalk, or raise the "
+            "threshold and sync again.",
+            count=count,
+            total=total,
+            recent=recent,
+            threshold=company.dingtalk_archive_threshold,
+        )
+        self._log("users", "", message)
+        if not self:  # a run alerts as it stops (never held back); an event batch alerts here
+            company._dingtalk_alert(f"[Odoo] DingTalk {company.name}: {message}", throttle=False)
+        return False
+
+    def _confirm_leavers(self, userids):
+        """The people of ``userids`` DingTalk confirms have left (user/get answers 60121/33012) or are no
+        longer the app's (50002, outside its contacts scope). A person user/get still answers for, or an
+        error, is not confirmed: logged, and left as they are."""
+        client = self._company()._dingtalk_client()
+        confirmed = []
+        for userid in userids:
+            try:
+                client.user_get(userid)
+            except dt_errors.NotFound:
+                confirmed.append(userid)
+                continue
+            except dt_errors.APIError as error:
+                if error.errcode == OUTSIDE_SCOPE_USER:
+                    confirmed.append(userid)
+                    continue
+                reason = str(error)
+            except dt_errors.DingTalkError as error:
+                reason = str(error)
+            else:
+                reason = self.env._("DingTalk still lists this person (user/get): not archived")
+            self._log("users", userid, reason)
+        return confirmed
 
     def _archive_employees(self, employee_ids):
-        """Archive these employees and their users (never the admin): their sessions end at once."""
+        """Archive these employees and the users bound to them (never Odoo's own system accounts), marked
+        as archived by the sync, so that only they are reactivated by it: their sessions end at once."""
         Employee = self._env_quiet("hr.employee")
-        protected = {self.env.ref(xmlid).id for xmlid in PROTECTED_USERS}
+        system = {self.env.ref(xmlid).id for xmlid in SYSTEM_USERS if self.env.ref(xmlid, False)}
         gone = Employee.browse(employee_ids).filtered("active")
-        users = gone.user_id.filtered(lambda user: user.active and user.id not in protected)
-        gone.write({"active": False})
-        users.write({"active": False})
+        users = gone.filtered(
+            lambda e: e.user_id.active
+            and e.user_id.id not in system
+            and e.user_id.dingtalk_userid == e.dingtalk_userid
+        ).user_id
+        gone.write(
+            {
+                "active": False,
+                "dingtalk_archived_by_sync": True,
+                "dingtalk_archived_at": fields.Datetime.now(),
+            }
+        )
+        users.write({"active": False, "dingtalk_archived_by_sync": True})
         self._count("users", "archived", len(gone))

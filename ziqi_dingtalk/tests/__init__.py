@@ -2,6 +2,7 @@ from . import (
     test_callback,
     test_login,
     test_notify,
+    test_security,
     test_settings,
     test_sync,
     test_sync_http,
