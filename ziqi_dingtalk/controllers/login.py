@@ -1,6 +1,7 @@
 import base64
 import json
 import logging
+import re
 import secrets
 import time
 from urllib.parse import urlencode, urlsplit
@@ -11,8 +12,11 @@ from odoo.http import request
 from odoo.tools import consteq
 from odoo.tools.misc import hmac as odoo_hmac
 
+from ..dingtalk import client as dt_client
 from ..dingtalk import errors as dt_errors
+from ..dingtalk.ratelimit import LimiterBusy
 from ..models.res_users import DingTalkLoginError
+from .throttle import admit_signin_attempt
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +24,8 @@ STATE_SCOPE = "ziqi_dingtalk-oauth-state"
 STATE_TTL = 600  # seconds to scan the QR code
 SESSION_KEY = "dingtalk_login_nonces"
 DEFAULT_TARGET = "/web"
+# DingTalk auth codes are short opaque tokens (32 hex digits today): anything else is refused unasked.
+CODE_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
 
 
 def _local_target(target):
@@ -72,6 +78,11 @@ def login_error_message(code):
         "corp": env._("This DingTalk organisation is not the one connected to this Odoo."),
         "failed": env._("DingTalk could not confirm who you are. Please try again."),
         "config": env._("Sign-in with DingTalk is not configured."),
+        "too_many": env._("Too many sign-in attempts. Please wait a minute and try again."),
+        "privileged": env._(
+            "This Odoo account has administration rights: DingTalk sign-in to it needs an administrator's "
+            "confirmation. Sign in with your password."
+        ),
     }.get(code)
 
 
@@ -111,6 +122,8 @@ class DingTalkLogin(http.Controller):
     def loginweb(self, state=None, code=None, authCode=None, **_kwargs):
         """DingTalk's redirect after the scan: check the state, resolve the person, sign in."""
         try:
+            if not admit_signin_attempt():
+                raise DingTalkLoginError("too_many")
             data = check_state(state)
             code = code or authCode
             if not code:
@@ -144,6 +157,8 @@ class DingTalkLogin(http.Controller):
     def inapp_auth(self, code=None, corp_id=None, mobile=None, **_kwargs):
         """The in-app page posts the JSAPI code here; the answer tells it where to go."""
         try:
+            if not admit_signin_attempt():
+                raise DingTalkLoginError("too_many")
             company = request.env["res.company"]._dingtalk_company_for_corp(corp_id)
             if not company:
                 raise DingTalkLoginError("corp")
@@ -156,14 +171,22 @@ class DingTalkLogin(http.Controller):
                 "DingTalk in-app sign-in refused (%s) from %s", error.code, request.httprequest.remote_addr
             )
             return request.make_json_response(
-                {"error": error.code, "message": login_error_message(error.code)}, status=403
+                {"error": error.code, "message": login_error_message(error.code)},
+                status=429 if error.code == "too_many" else 403,
             )
         return request.make_json_response({"redirect": target})
 
     @staticmethod
     def _resolve(resolve, code):
+        """The DingTalk userid behind ``code``, asked without ever waiting for the app's rate limiter."""
+        if not isinstance(code, str) or not CODE_RE.fullmatch(code):
+            raise DingTalkLoginError("failed")  # not a DingTalk code: DingTalk is not asked
         try:
-            userid = resolve(code)
+            with dt_client.never_wait():
+                userid = resolve(code)
+        except (LimiterBusy, dt_errors.RateLimitError):
+            _logger.warning("DingTalk sign-in refused: the app's DingTalk call quota is used up right now")
+            raise DingTalkLoginError("too_many") from None
         except (dt_errors.DingTalkError, KeyError) as error:
             _logger.warning("DingTalk could not resolve a sign-in code: %s", error)
             raise DingTalkLoginError("failed") from None

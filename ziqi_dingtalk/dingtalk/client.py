@@ -9,6 +9,8 @@ token or an auth code, and its exceptions never carry a URL (the query holds the
 """
 
 import collections
+import contextlib
+import contextvars
 import logging
 import random
 import re
@@ -19,7 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .errors import APIError, TransportError, make_api_error
-from .ratelimit import RateLimiter
+from .ratelimit import LimiterBusy, RateLimiter
 
 _logger = logging.getLogger(__name__)
 
@@ -47,6 +49,25 @@ class _RedactSecrets(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecrets())
+
+
+# Set by never_wait(): calls made in this context (thread or task) may not queue or back off.
+_NEVER_WAIT = contextvars.ContextVar("dingtalk_never_wait", default=False)
+
+
+@contextlib.contextmanager
+def never_wait():
+    """Within this block, a call that the rate limiter would delay raises LimiterBusy instead of sleeping,
+    and a throttled or busy answer is raised at once instead of retried after a backoff.
+
+    For interactive calls (sign-ins): a person waiting at the login page gets "too many" at once, and a flood
+    of sign-in attempts cannot hold workers asleep behind the app's limiter.
+    """
+    token = _NEVER_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NEVER_WAIT.reset(token)
 
 
 _SHARED_LIMITERS = {}
@@ -333,7 +354,7 @@ class DingTalkClient:
                     )
                     refreshed = True
                     self._refresh_token(stale=app_token)
-                elif error.is_retryable and attempt < self.max_retries:
+                elif error.is_retryable and attempt < self.max_retries and not _NEVER_WAIT.get():
                     self._backoff(path, attempt, error)
                     attempt += 1
                 else:
@@ -366,7 +387,10 @@ class DingTalkClient:
         return parse(response, path)
 
     def _send(self, method, url, path, **kwargs):
-        if self._limiter:
+        if self._limiter and _NEVER_WAIT.get():
+            if not self._limiter.try_acquire(path):
+                raise LimiterBusy(path)
+        elif self._limiter:
             self._limiter.acquire(path)
         with self._stats_lock:
             self._stats[path] += 1

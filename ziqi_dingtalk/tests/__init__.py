@@ -1,6 +1,7 @@
 from . import (
     test_callback,
     test_login,
+    test_login_abuse,
     test_notify,
     test_security,
     test_settings,

@@ -7,6 +7,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessDenied
 from odoo.tests import tagged
 
+from ..controllers.throttle import signin_throttle
 from .common import SANDBOX_APP, DingTalkHttpCase
 
 
@@ -29,6 +30,7 @@ class LoginCase(DingTalkHttpCase):
     def setUp(self):
         super().setUp()
         self.env.flush_all()
+        signin_throttle(self.env.registry).clear()  # every test starts with the sign-in quota unused
 
 
 @tagged("post_install", "-at_install")
