@@ -137,9 +137,12 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_inbox", {
 registry.category("web_tour.tours").add("ziqi_dingtalk_login_button", {
     steps: () => [
         {
+            // The click leaves the page (DingTalk's page, then /dingtalk/loginweb, then the web client):
+            // the tour stops here and goes on in the page it lands on.
             content: "The login page offers DingTalk",
             trigger: "a.o_dingtalk_login_button:contains('Log in with DingTalk')",
             run: "click",
+            expectUnloadPage: true,
         },
         {
             content: "Back from DingTalk, signed in: the web client is open",

@@ -33,12 +33,16 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_settings", {
             run: "click",
         },
         {
+            // Saving runs res.config.settings.execute, whose "reload" client action reloads the whole
+            // page: the tour waits for it, or it would click on the page that is going away and the
+            // notification would be lost with it.
             content: "Odoo asks to save the pending change first (and reloads the page)",
             trigger: ".modal-footer .btn-primary:contains('Save')",
             run: "click",
+            expectUnloadPage: true,
         },
         {
-            content: "The alert recipient is saved",
+            content: "The alert recipient is saved (read back from the reloaded page)",
             trigger: `${APP} div[name='dingtalk_alert_userid'] input:value(manager4521)`,
         },
         {
