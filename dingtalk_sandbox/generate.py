@@ -13,9 +13,26 @@ _HIRED_FROM = 1_262_275_200_000  # 2010-01-01 00:00 +08:00, in ms
 _HIRED_DAYS = 5_400
 
 
-def generate(users=100, departments=10, roles=12, seed=0, leavers=0, corp_id=None, app=None):
-    """Build an ``Org`` with ``users`` active people (plus ``leavers`` who left), ``departments``
-    departments (root included) and ``roles`` roles spread over role groups."""
+NOT_ACTIVATED = 0.04  # share of staff who have not activated DingTalk yet (active: false)
+ACCESS_LIMITED = 0.02  # share of staff whose visibility is limited (hidden from user/list by default)
+
+
+def generate(
+    users=100,
+    departments=10,
+    roles=12,
+    seed=0,
+    leavers=0,
+    corp_id=None,
+    app=None,
+    not_activated=NOT_ACTIVATED,
+    access_limited=ACCESS_LIMITED,
+):
+    """Build an ``Org`` with ``users`` staff (plus ``leavers`` who left), ``departments`` departments (root
+    included) and ``roles`` roles spread over role groups. A share of the staff has not activated DingTalk
+    (``active: false`` in user/get and user/list: 是否激活了钉钉, still staff) and a share is access-limited
+    (left out of v2/user/list unless ``contain_access_limit``): [KB:API/0056-query-user-details,
+    API/0062-queries-the-complete-information-of-a-department-user]; dingtalk-protocol.md §9.1, §9.4."""
     rng = random.Random(seed)
     org = Org(corp_id or "dingsandboxcorp0001", app=app)
     _departments(org, rng, max(1, departments))
@@ -27,7 +44,18 @@ def generate(users=100, departments=10, roles=12, seed=0, leavers=0, corp_id=Non
         org.add_user(user)
     _managers(org, rng)
     _roles(org, rng, roles, people[:users])
+    _flag_people(people[:users], random.Random(seed + 7919), not_activated, access_limited)
     return org
+
+
+def _flag_people(people, rng, not_activated, access_limited):
+    """Mark some staff as not activated and some as access-limited (never the boss); a random generator of
+    its own, so that the rest of an organisation of a given seed does not change."""
+    for user in people:
+        if user.boss:
+            continue
+        user.active = rng.random() >= not_activated
+        user.access_limited = rng.random() < access_limited
 
 
 def _departments(org, rng, count):

@@ -78,6 +78,10 @@ def user_list(sb, request, params, app_key):
     with sb.lock:
         dept = _dept(sb, params)
         members = sb.org.members.get(dept["dept_id"], [])
+        # access-limited people are listed only when asked for (contain_access_limit, default false):
+        # [KB:API/0062-queries-the-complete-information-of-a-department-user]
+        if str(params.get("contain_access_limit", "")).lower() != "true":
+            members = [u for u in members if not sb.org.users[u].access_limited]
         if params.get("order_field") in ("entry_asc", "entry_desc"):
             members = sorted(
                 members,

@@ -36,6 +36,9 @@ USER_FIELDS = (
     "senior",
     "extension",
     "left",
+    # not a DingTalk field: the person is access-limited (访问受限), which v2/user/list hides unless asked
+    # with contain_access_limit=true [KB:API/0062-queries-the-complete-information-of-a-department-user]
+    "access_limited",
 )
 DEPT_DEFAULTS = {
     "order": 0,
@@ -59,7 +62,7 @@ class User:
             setattr(self, field, vals.get(field))
         self.dept_id_list = [int(d) for d in (self.dept_id_list or [1])]
         self.active = True if self.active is None else bool(self.active)
-        for flag in ("admin", "boss", "senior", "left"):
+        for flag in ("admin", "boss", "senior", "left", "access_limited"):
             setattr(self, flag, bool(getattr(self, flag)))
 
     def to_dict(self):

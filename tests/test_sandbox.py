@@ -300,6 +300,38 @@ def test_user_list_paging_direct_members_only(sb):
     assert listid == ["u000"]
 
 
+def test_access_limited_people_are_listed_only_when_asked_for(sb):
+    """v2/user/list leaves access-limited people out unless contain_access_limit is true (KB API/0062);
+    user/get and user/listid know them all the same."""
+    ctl(sb, "mutate", {"op": "add_user", "userid": "hidden01", "name": "受限", "dept_id_list": [3]})
+    sb.org.users["hidden01"].access_limited = True
+    tok = token(sb)
+    plain = oapi(sb, "/topapi/v2/user/list", {"dept_id": 3, "cursor": 0, "size": 100}, tok)["result"]["list"]
+    asked = oapi(
+        sb,
+        "/topapi/v2/user/list",
+        {"dept_id": 3, "cursor": 0, "size": 100, "contain_access_limit": True},
+        tok,
+    )["result"]["list"]
+    assert "hidden01" not in [u["userid"] for u in plain]
+    assert "hidden01" in [u["userid"] for u in asked]
+    assert "access_limited" not in asked[-1], "not a DingTalk field"
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "hidden01"}, tok)["result"]["userid"] == "hidden01"
+
+
+def test_generated_staff_includes_people_not_activated_and_access_limited():
+    org = generate(users=2000, departments=50, roles=5, seed=4)
+    staff = [u for u in org.users.values() if not u.left]
+    not_activated = [u for u in staff if not u.active]
+    limited = [u for u in staff if u.access_limited]
+    assert 0.02 * len(staff) < len(not_activated) < 0.07 * len(staff)
+    assert 0.005 * len(staff) < len(limited) < 0.04 * len(staff)
+    assert not any(u.boss for u in not_activated + limited)
+    # the flags come from a generator of their own: the rest of a seeded organisation is unchanged
+    plain = generate(users=2000, departments=50, roles=5, seed=4, not_activated=0, access_limited=0)
+    assert [u.userid for u in plain.users.values()] == [u.userid for u in org.users.values()]
+
+
 def test_departments(sb):
     tok = token(sb)
     assert oapi(sb, "/topapi/v2/department/listsubid", {"dept_id": 1}, tok)["result"] == {

@@ -410,8 +410,15 @@ class DingTalkClient:
     # --- paged contacts endpoints (generators) ---
 
     def iter_user_list(self, dept_id, size=USER_LIST_MAX, language=None):
-        """Users directly in ``dept_id`` (topapi/v2/user/list, cursor paging, size capped at 100)."""
-        body = _compact(dept_id=dept_id, cursor=0, size=min(size, USER_LIST_MAX), language=language)
+        """Users directly in ``dept_id`` (topapi/v2/user/list, cursor paging, size capped at 100), the
+        access-limited ones included (DingTalk leaves them out unless asked: protocol §9.4)."""
+        body = _compact(
+            dept_id=dept_id,
+            cursor=0,
+            size=min(size, USER_LIST_MAX),
+            contain_access_limit=True,
+            language=language,
+        )
         while True:
             result = self._result("/topapi/v2/user/list", body)
             yield from result.get("list") or ()

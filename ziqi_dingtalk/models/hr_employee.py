@@ -57,6 +57,14 @@ class HrEmployee(models.Model):
         groups="hr.group_hr_user",
     )
 
+    dingtalk_activated = fields.Boolean(
+        "Activated DingTalk",
+        copy=False,
+        readonly=True,
+        groups="hr.group_hr_user",
+        help="The person has activated (logged in to) DingTalk. New hires have not yet: they are staff "
+        "all the same.",
+    )
     dingtalk_archived_by_sync = fields.Boolean(
         copy=False,
         readonly=True,
@@ -114,6 +122,7 @@ class HrEmployee(models.Model):
             "work_phone": payload.get("telephone") or False,
             "dingtalk_unionid": payload.get("unionid") or False,
             "dingtalk_job_number": payload.get("job_number") or False,
+            "dingtalk_activated": bool(payload.get("active", True)),
             "dingtalk_hired_date": _local_date(payload.get("hired_date"), company),
         }
         if "manager_userid" in payload:

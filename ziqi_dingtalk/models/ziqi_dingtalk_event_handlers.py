@@ -42,9 +42,8 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
                     outside.append(userid)
                     continue
                 raise
-            if not payload.get("active", True):
-                gone.append(userid)
-            elif getattr(client, "from_list", lambda userid: False)(userid):
+            # ``active: false`` is someone who has not activated DingTalk yet: staff (protocol §9.1)
+            if getattr(client, "from_list", lambda userid: False)(userid):
                 listed[userid] = payload
             else:
                 payloads[userid] = payload

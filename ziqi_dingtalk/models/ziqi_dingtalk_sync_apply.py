@@ -127,10 +127,9 @@ class ZiqiDingtalkSyncApply(models.AbstractModel):
         batch = self._staged("user", after=self.cursor, limit=USER_BATCH)
         if not batch:
             return True
-        payloads = dict(batch)
-        active = {key: payload for key, payload in payloads.items() if payload.get("active", True)}
-        # only the full sync, which the admin starts or schedules, may match existing people
-        self._apply_user_list_payloads(active, match=True)
+        # everyone listed is staff: ``active: false`` only means they have not activated DingTalk yet
+        # (protocol §9.1); only the full sync, which the admin starts or schedules, may match existing people
+        self._apply_user_list_payloads(dict(batch), match=True)
         self.cursor = batch[-1][0]
         return False
 

@@ -251,12 +251,10 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
             self.env["res.users"].invalidate_model(["dingtalk_granted_group_ids"])
 
     def _archive_leavers(self):
-        """Archive bound people DingTalk no longer lists as active, once user/get confirms each of them has
-        left, unless that is too many of them (see _archive_guarded)."""
+        """Archive bound people no user list of this (complete) walk named, once user/get confirms each of
+        them has left, unless that is too many of them (see _archive_guarded)."""
         self.env.cr.execute(
-            """SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = 'user'
-               AND (payload->>'active') IS DISTINCT FROM 'false'""",
-            [self.id],
+            "SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = 'user'", [self.id]
         )
         seen = {row[0] for row in self.env.cr.fetchall()}
         employees = self._employee_map()

@@ -320,6 +320,16 @@ class TestArchiving(SecurityCase):
         self.assertTrue(person.active)
         self.assertTrue(person.user_id.active)
 
+    def test_an_event_about_someone_not_activated_yet_archives_nobody(self):
+        self.push(self.add_person("newhire02", name="新员工", active=False))
+        employee = self.employee("newhire02")
+        self.assertTrue(employee.active)
+        self.assertFalse(employee.dingtalk_activated)
+        event = self.push(self.mutate("update_user", userid="newhire02", title="实习生"))
+        self.assertEqual(event.state, "done", event.last_error)
+        self.assertTrue(employee.active and employee.user_id.active)
+        self.assertEqual(employee.job_title, "实习生")
+
     def test_an_event_obeys_the_archive_threshold(self):
         # DingTalk wrongly answers "no such user" for everybody: one event names 8 of 40 people (20 %)
         self.fault("/topapi/v2/user/get", errcode=60121, count=1000)

@@ -112,6 +112,24 @@ class TestDirectorySync(DingTalkCase):
         self.assertEqual(counts["created"], len(self.people))
         self.assertGreater(run.api_call_count, 0)
 
+    def test_people_not_activated_and_access_limited_are_staff(self):
+        """``active: false`` is someone who has not activated DingTalk yet (a new hire), never a leaver; and
+        access-limited people, whom user/list hides unless asked, are read too (protocol §9.1, §9.4)."""
+        dept = self.org["departments"][-1]["dept_id"]
+        self.mutate("add_user", userid="newhire01", name="新员工", dept_id_list=[dept], active=False)
+        self.mutate("add_user", userid="limited01", name="受限员工", dept_id_list=[dept], access_limited=True)
+        self.sync()
+        new, limited = self.employee("newhire01"), self.employee("limited01")
+        self.assertTrue(new.active and new.user_id.active)
+        self.assertFalse(new.dingtalk_activated)
+        self.assertTrue(limited.active and limited.dingtalk_activated)
+        run = self.sync()
+        self.assertTrue(new.active and limited.active, "a resync archives neither")
+        self.assertFalse((run.stats.get("users") or {}).get("archived"))
+        self.mutate("update_user", userid="newhire01", active=True)
+        self.sync()
+        self.assertTrue(new.dingtalk_activated)
+
     def test_managers_are_written_in_slices(self):
         with patch.object(finalize_module, "MANAGER_SLICE", 3):
             run = self.sync()
