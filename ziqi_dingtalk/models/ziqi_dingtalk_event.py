@@ -4,14 +4,11 @@ import hashlib
 import json
 import logging
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
-
-import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.client import USER_LIST_MAX
@@ -23,20 +20,29 @@ _logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 BACKOFF_MINUTES = (1, 5, 15, 60)
 BATCH = 50  # events per committed step: short transactions, so a DingTalk retry never waits on one
+# A batch's DingTalk reads (20 calls/s per API) must fit its time budget (see _batch_budget): an event naming
+# more than EVENT_IDS people, departments and roles is split into parts of EVENT_IDS ids, and a batch takes
+# events in order only while their ids stay under BATCH_IDS (at least one event).
+EVENT_IDS = 100
+BATCH_IDS = 150
+ID_FIELDS = ("user_ids", "dept_ids", "label_ids")
+BATCH_BUDGET = 30  # seconds at most
+BATCHES_PER_RUN = 10  # ir.cron runs a job up to 10 batches in a row (MAX_BATCH_PER_CRON_JOB)
+# attempts started per event, counted apart from the event's row (see _count_attempts)
+ATTEMPT_TABLE = "ziqi_dingtalk_event_attempt"
+# the cron's wake-up sequences of 18.0.1.0.0 (each stored event now triggers it): dropped on upgrade
+LEGACY_SEQUENCES = ("ziqi_dingtalk_event_wake_round", "ziqi_dingtalk_event_wake_triggered")
+DUE = """state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now() AT TIME ZONE 'UTC')"""
 PREFETCH_WORKERS = 8
 # never stored: the verification events' random values and keys of other callback kinds
 SECRET_KEYS = {"Random", "TestSuiteKey", "AuthCode", "SuiteTicket", "SuiteKey", "Token", "AesKey"}
 # people events whose person Odoo may already know in a department (see _list_plan)
 LISTABLE_EVENTS = {"user_modify_org", "user_active_org"}
 VERIFICATION_EVENTS = {"check_url", "check_create_suite_url", "check_update_suite_url"}
-# Waking the cron (see _wake_cron): callbacks hold this advisory lock shared until they commit; the cron
-# takes it alone to decide that the inbox is drained. Two sequences (not transactional, so every
-# transaction reads their current value): the round, bumped each time the cron finds the inbox drained,
-# and the round in which the cron was last triggered.
-WAKE_LOCK = zlib.crc32(b"ziqi_dingtalk.event.wake")
-SEQ_ROUND = "ziqi_dingtalk_event_wake_round"
-SEQ_TRIGGERED = "ziqi_dingtalk_event_wake_triggered"
-DRAINED_CHECK_WAIT = 10  # seconds
+
+
+class BudgetSpent(Exception):
+    """The batch's time budget is spent: no DingTalk call starts; the event waits for the next batch."""
 
 
 class BatchClient:
@@ -46,15 +52,19 @@ class BatchClient:
     People can be read two ways, each with its own quota of 20 calls/s: topapi/v2/user/get (one person)
     and topapi/v2/user/list (a department, 100 people a page). ``prefetch`` reads some people through the
     list of the department Odoo knows them in (``by_list``), so that a burst of people events uses both
-    quotas; whoever is not found there (moved, left) is read with user/get after all."""
+    quotas; whoever is not found there (moved, left) is read with user/get after all.
 
-    def __init__(self, client):
+    No call starts after ``deadline`` (``time.monotonic()``; None: no limit): it fails with BudgetSpent."""
+
+    def __init__(self, client, deadline=None):
         self._client = client
+        self.deadline = deadline
         self._memo = {}
         self._listed = set()  # userids whose payload came from user/list (which may lack manager_userid)
 
-    @staticmethod
-    def _outcome(fetch):
+    def _outcome(self, fetch):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return False, BudgetSpent()
         try:
             return True, fetch()
         except dt_errors.APIError as error:
@@ -103,7 +113,7 @@ class BatchClient:
         self._memo.update(outcomes)
 
     def _once(self, key, fetch):
-        if key not in self._memo:
+        if key not in self._memo or isinstance(self._memo[key][1], BudgetSpent):
             self._memo[key] = self._outcome(fetch)
         ok, value = self._memo[key]
         if not ok:
@@ -178,10 +188,14 @@ class ZiqiDingtalkEvent(models.Model):
 
     def init(self):
         self.env.cr.execute(
+            SQL("DROP SEQUENCE IF EXISTS %s", SQL(", ").join(map(SQL.identifier, LEGACY_SEQUENCES)))
+        )
+        self.env.cr.execute(
             SQL(
-                "CREATE SEQUENCE IF NOT EXISTS %s; CREATE SEQUENCE IF NOT EXISTS %s MINVALUE 0 START 0",
-                SQL.identifier(SEQ_ROUND),
-                SQL.identifier(SEQ_TRIGGERED),
+                """CREATE TABLE IF NOT EXISTS %s (
+                       event_id integer PRIMARY KEY REFERENCES ziqi_dingtalk_event(id) ON DELETE CASCADE,
+                       started integer NOT NULL)""",
+                SQL.identifier(ATTEMPT_TABLE),
             )
         )
 
@@ -202,7 +216,7 @@ class ZiqiDingtalkEvent(models.Model):
             event = parse_event(plaintext)
         except dt_errors.InvalidReceiver:
             raise CallbackRefused(403, "forbidden", "the receiver id is not this company's") from None
-        except (dt_errors.CryptoError, dt_errors.EventError) as error:
+        except (dt_errors.CryptoError, dt_errors.EventError, RecursionError) as error:
             raise CallbackRefused(400, "bad request", f"undecryptable callback: {error}") from None
         corp_id = company.sudo().dingtalk_corp_id
         if event.corp_id and corp_id and event.corp_id != corp_id:
@@ -217,6 +231,8 @@ class ZiqiDingtalkEvent(models.Model):
             payload = json.loads(body or b"{}")
         except ValueError:
             raise CallbackRefused(400, "bad request", "the body is not JSON") from None
+        except RecursionError:
+            raise CallbackRefused(400, "bad request", "the body is JSON nested too deep") from None
         encrypt = payload.get("encrypt") if isinstance(payload, dict) else None
         if not isinstance(encrypt, str) or not encrypt:
             raise CallbackRefused(400, "bad request", "the body has no encrypt")
@@ -252,7 +268,8 @@ class ZiqiDingtalkEvent(models.Model):
 
     @api.model
     def _store(self, company, event):
-        """Insert the event once (a duplicate is dropped) and wake the cron; returns the new id or None."""
+        """Insert the event once and wake the cron; returns the new id, or None for a duplicate (DingTalk's
+        retry of a stored event), which triggers nothing."""
         data = {key: value for key, value in event.raw.items() if key not in SECRET_KEYS}
         key = event.event_id or hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
         # a retry of a stored event: answered without inserting (an INSERT would wait on the cron's lock)
@@ -281,41 +298,17 @@ class ZiqiDingtalkEvent(models.Model):
             ],
         )
         row = self.env.cr.fetchone()
-        self._wake_cron()
+        if row:  # every stored event wakes the cron, so none waits for its fallback interval
+            self._insert_trigger()
         return row and row[0]
 
-    @api.model
-    def _wake_cron(self):
-        """Make sure the events cron runs after this transaction commits, triggering it once per round
-        rather than once per event (``ir.cron._trigger`` costs a row and a NOTIFY through a new connection
-        to the ``postgres`` database: at 50 events/s, most of an answer's time).
-
-        A round ends when the cron, holding WAKE_LOCK alone, finds nothing due (``_check_drained``); this
-        transaction holds the lock shared until it ends, so that check either comes before (and then this
-        sees the new round and triggers) or after its commit (and then sees its event). The trigger's time
-        is the database's clock now, not the transaction's start: Odoo deletes the triggers older than the
-        start of the run that just finished, and that run may have started in this same second.
-        Returns True when this call triggered the cron."""
-        cr = self.env.cr
-        cr.execute("SELECT pg_advisory_xact_lock_shared(%s)", [WAKE_LOCK])
-        cr.execute(
-            SQL(
-                "SELECT (SELECT last_value FROM %s), (SELECT last_value FROM %s)",
-                SQL.identifier(SEQ_ROUND),
-                SQL.identifier(SEQ_TRIGGERED),
-            )
-        )
-        current, triggered = cr.fetchone()
-        if current == triggered:
-            return False
-        self._insert_trigger()
-        cr.execute("SELECT setval(%s, %s)", [SEQ_TRIGGERED, current])
-        # if this transaction does not commit, the next event must trigger again
-        cr.postrollback.add(lambda: cr.execute("SELECT setval(%s, %s)", [SEQ_TRIGGERED, triggered]))
-        return True
-
     def _insert_trigger(self):
-        """A trigger of the events cron at the database's clock now, and its NOTIFY once committed."""
+        """A trigger of the events cron at the database's clock now, and its NOTIFY once committed.
+
+        Not ``ir.cron._trigger()``: at the end of a run Odoo deletes the job's triggers older than the start
+        of that run, and ``fields.Datetime.now()`` is truncated to the second, so an event stored during a
+        run, in the second it started, would lose its trigger. ``clock_timestamp()`` is the time of the
+        insert itself, to the microsecond: later than the start of any run that may have missed the event."""
         cron = self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events", raise_if_not_found=False)
         if not cron:  # deleted by hand: the event is kept (and acknowledged) all the same
             _logger.error("DingTalk events: the cron that applies them is missing (upgrade the module)")
@@ -328,126 +321,156 @@ class ZiqiDingtalkEvent(models.Model):
         )
         self.env.cr.postcommit.add(self.env["ir.cron"]._notifydb)
 
-    def _new_round(self):
-        """Start a new round (see _wake_cron): the next event triggers the cron. On a cursor of its own, as
-        this also runs after a failure, when this transaction may be aborted."""
-        with self.env.registry.cursor() as cr:
-            cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
-
-    def _check_drained(self, processed_ids):
-        """True when no event is due besides ``processed_ids`` (this batch's, not committed yet), checked
-        under WAKE_LOCK alone in a transaction that starts once the lock is held, so that it sees every
-        event whose callback saw the round that is ending; then the next event starts a new round.
-        Its own cursor, which writes nothing: the lock is taken and released at the session level."""
-        cr = self.env.registry.cursor()
-        locked = drained = False
-        try:
-            # a callback commits within milliseconds of storing; one that hangs must not stop the cron
-            cr.execute("SET LOCAL lock_timeout = %s", [f"{DRAINED_CHECK_WAIT}s"])
-            try:
-                cr.execute("SELECT pg_advisory_lock(%s)", [WAKE_LOCK], log_exceptions=False)
-            except psycopg2.errors.LockNotAvailable:
-                _logger.warning("DingTalk events: a callback held the inbox for %ss", DRAINED_CHECK_WAIT)
-                return False  # not known to be drained: the cron runs again
-            locked = True
-            # end this transaction (the lock is the session's): the count below gets a snapshot of now
-            cr.rollback()
-            cr.execute(
-                """SELECT count(*) FROM ziqi_dingtalk_event WHERE state = 'pending'
-                   AND (next_attempt_at IS NULL OR next_attempt_at <= now() AT TIME ZONE 'UTC')
-                   AND id != ALL(%s)""",
-                [list(processed_ids)],
-            )
-            drained = not cr.fetchone()[0]
-            if drained:
-                cr.execute("SELECT nextval(%s)", [SEQ_ROUND])
-        finally:
-            cr.rollback()
-            if locked:
-                cr.execute("SELECT pg_advisory_unlock(%s)", [WAKE_LOCK])
-            cr.close()
-        return drained
-
     # --- applying ---
 
     @api.model
     def _cron_process(self):
-        """Apply the due events, oldest first, each on its own; a failing one is retried later."""
-        try:
-            self._process_due()
-        except Exception:
-            self._new_round()  # this run ends without checking the inbox: the next event triggers again
-            raise
-
-    def _process_due(self):
-        self.flush_model(["state", "next_attempt_at"])
-        self.env.cr.execute(
-            """SELECT id FROM ziqi_dingtalk_event WHERE state = 'pending'
-               AND (next_attempt_at IS NULL OR next_attempt_at <= now() at time zone 'UTC')
-               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-            [BATCH],
-        )
-        events = self.browse([row[0] for row in self.env.cr.fetchall()])
-        for company in events.company_id:
-            batch = events.filtered(lambda e, c=company: e.company_id == c)
-            if not company._dingtalk_is_configured():  # e.g. the AppSecret was removed after the push
-                error = UserError(
-                    self.env._("DingTalk is not configured for %(company)s.", company=company.name)
-                )
-                for event in batch:
-                    event._failed(error)
-                continue
-            batch._apply(company)
-        remaining = self.search_count(
-            [
-                ("state", "=", "pending"),
-                "|",
-                ("next_attempt_at", "=", False),
-                ("next_attempt_at", "<=", fields.Datetime.now()),
-            ]
-        )
-        if not remaining and not self._check_drained(events.ids):
-            remaining = 1  # events came in during this batch (the next batch counts them)
+        """One batch: the due events, oldest first, each on its own (a failing one is retried later), within
+        a time budget. Odoo runs the next batch at once while ``remaining`` is reported."""
+        deadline = time.monotonic() + self._batch_budget()
+        events = self._take_batch()
+        large = events.filtered(lambda event: event._id_count() > EVENT_IDS)
+        large._split()
+        finished = large | (events - large)._within_cap()._process(deadline)
+        remaining = self._remaining(finished)
         if remaining:
-            # Odoo runs a job at most 10 batches in a row, and deletes the older triggers of a run that
-            # did nothing: a trigger of now keeps the cron due until the inbox is drained
+            # Odoo deletes the older triggers of a run that reports nothing done: a trigger of now keeps
+            # the cron due while events are waiting
             self._insert_trigger()
-        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+        self.env["ir.cron"]._notify_progress(done=len(finished), remaining=remaining)
 
-    def _apply(self, company):
-        client = BatchClient(company._dingtalk_client())
-        userids = {
-            u for event in self if event.event_type.startswith("user_") for u in event._ids_of("user_ids")
-        }
-        client.prefetch(
-            userids=userids,
-            by_list=self._list_plan(company, userids),
-            dept_ids={
-                int(d)
-                for event in self
-                if event.event_type.startswith("org_dept_")
-                for d in event._ids_of("dept_ids")
-            },
-            role_ids={
-                int(r)
-                for event in self
-                if event.event_type.startswith("label_")
-                for r in event._ids_of("label_ids")
-            },
+    @api.model
+    def _batch_budget(self):
+        """Seconds a batch may take: BATCH_BUDGET, and at most a twelfth of Odoo's real-time limit for a
+        cron run, as Odoo runs up to BATCHES_PER_RUN batches of a job in a row within that one limit."""
+        limit = config.get("limit_time_real_cron") or 0
+        if limit <= 0:
+            limit = config.get("limit_time_real") or 0
+        return min(BATCH_BUDGET, limit / (BATCHES_PER_RUN + 2)) if limit > 0 else BATCH_BUDGET
+
+    @api.model
+    def _take_batch(self):
+        self.flush_model(["state", "next_attempt_at"])
+        # NO KEY UPDATE: _count_attempts' foreign key check (KEY SHARE, on another cursor) must not wait
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM ziqi_dingtalk_event WHERE %s
+                   ORDER BY id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED""",
+                SQL(DUE),
+                BATCH,
+            )
         )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    def _within_cap(self):
+        """The first of these events, then the next ones while their ids stay under BATCH_IDS."""
+        total, ids = 0, []
+        for event in self:
+            total += max(1, event._id_count())
+            if ids and total > BATCH_IDS:
+                break
+            ids.append(event.id)
+        return self.browse(ids)
+
+    def _split(self):
+        """Replace each of these events by parts of at most EVENT_IDS ids: new inbox rows (keys ``<key>#1``,
+        ``<key>#2``...) applied like any event, after the events already waiting; the event itself is done."""
+        vals_list = []
+        for event in self:
+            ids = [(fname, value) for fname in ID_FIELDS for value in event._ids_of(fname)]
+            parts = [ids[start : start + EVENT_IDS] for start in range(0, len(ids), EVENT_IDS)]
+            for number, part in enumerate(parts, 1):
+                named = {fname: ",".join(v for f, v in part if f == fname) or False for fname in ID_FIELDS}
+                vals_list.append(
+                    dict(
+                        named,
+                        company_id=event.company_id.id,
+                        event_type=event.event_type,
+                        event_key=f"{event.event_key}#{number}",
+                        data={"split_from": event.id, "part": number, "parts": len(parts)},
+                        received_at=event.received_at,
+                    )
+                )
+            result = self.env._("split into %(count)s parts", count=len(parts))
+            event.write({"state": "done", "result": result, "processed_at": fields.Datetime.now()})
+        self.create(vals_list)
+
+    def _process(self, deadline):
+        """Apply these events; returns those finished (applied, skipped or failed). The first one is always
+        applied; the others wait for the next batch once the time budget is spent."""
+        if not self:
+            return self
+        started = self._count_attempts()
+        spent = self.filtered(lambda event: started[event.id] > MAX_ATTEMPTS)
+        for event in spent:  # killed with the server each time: failed for good, never run again
+            error = self.env._(
+                "its last attempts did not end: the server stopped them (a time limit or a restart)"
+            )
+            event._failed(error, started[event.id] - 1)
+        untried = self.browse()
+        for company in (self - spent).company_id:
+            batch = (self - spent).filtered(lambda event, c=company: event.company_id == c)
+            if company._dingtalk_is_configured():  # else, e.g. the AppSecret was removed after the push
+                untried |= batch._apply(company, started, deadline, first=self[:1])
+                continue
+            error = UserError(self.env._("DingTalk is not configured for %(company)s.", company=company.name))
+            for event in batch:
+                event._failed(error, started[event.id])
+        untried._uncount_attempts()
+        return self - untried
+
+    def _count_attempts(self):
+        """Count an attempt of each of these events, committed on a cursor of its own before the work starts,
+        so that a run the server kills (its real-time limit) counts too, and an event whose runs are always
+        killed ends failed (see _process) instead of running again after every restart. In a table of its
+        own, which the cron's transaction never writes: Odoo's transactions are REPEATABLE READ, and could
+        not update a row another transaction changed after their snapshot. {event id: attempts started}"""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    """INSERT INTO %(table)s AS a (event_id, started) SELECT id, 1 FROM unnest(%(ids)s) id
+                       ON CONFLICT (event_id) DO UPDATE SET started = a.started + 1
+                       RETURNING event_id, started""",
+                    table=SQL.identifier(ATTEMPT_TABLE),
+                    ids=self.ids,
+                )
+            )
+            return dict(cr.fetchall())
+
+    def _uncount_attempts(self):
+        """Give back the attempt counted for these events, which waited for the next batch untried."""
+        if self:
+            with self.env.registry.cursor() as cr:
+                cr.execute(
+                    SQL(
+                        "UPDATE %s SET started = started - 1 WHERE event_id = ANY(%s)",
+                        SQL.identifier(ATTEMPT_TABLE),
+                        self.ids,
+                    )
+                )
+
+    def _apply(self, company, started, deadline, first):
+        """Apply these events of ``company``; returns those left untried once the budget was spent."""
+        client = BatchClient(company._dingtalk_client(), deadline)
+        self._prefetch(client, company)
         # the sync's mapping, run without a run record: an empty run recordset bound to the company
         applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
-        touched = set()
+        touched, userids, untried = set(), set(), []
         for event in self:
+            client.deadline = None if event == first else deadline
             handler = getattr(event, f"_handle_{event.event_type}", None)
             try:
                 with self.env.cr.savepoint():
                     state, result = handler(client, applier) if handler else ("skipped", "no handler")
-                    touched.add(event.event_type.split("_")[0])
+            except BudgetSpent:
+                untried.append(event.id)
+                continue
             except Exception as error:  # a poison event never blocks the ones behind it
                 _logger.debug("DingTalk event #%s failed", event.id, exc_info=True)
-                event._failed(error)
+                event._failed(error, started[event.id])
                 continue
+            touched.add(event.event_type.split("_")[0])
+            userids.update(event._ids_of("user_ids") if event.event_type.startswith("user_") else ())
             event.write(
                 {"state": state, "result": result, "processed_at": fields.Datetime.now(), "last_error": False}
             )
@@ -455,6 +478,19 @@ class ZiqiDingtalkEvent(models.Model):
             applier._apply_managers(userids, {str(d) for d in client.departments_read()})
         if touched & {"user", "label"}:
             applier._apply_role_groups()
+        return self.browse(untried)
+
+    def _prefetch(self, client, company):
+        def named(prefix, fname):
+            return {v for event in self if event.event_type.startswith(prefix) for v in event._ids_of(fname)}
+
+        userids = named("user_", "user_ids")
+        client.prefetch(
+            userids=userids,
+            by_list=self._list_plan(company, userids),
+            dept_ids={int(d) for d in named("org_dept_", "dept_ids")},
+            role_ids={int(r) for r in named("label_", "label_ids")},
+        )
 
     def _list_plan(self, company, userids):
         """Which people of the batch to read through the user/list of the department Odoo knows them in:
@@ -489,11 +525,12 @@ class ZiqiDingtalkEvent(models.Model):
                 plan[dept] = groups[dept]
         return plan
 
-    def _failed(self, error):
+    def _failed(self, error, attempts):
+        """Record a failed attempt: ``attempts`` is the count of attempts so far, this one included, as
+        _count_attempts counted it (never counted again here). Retried later, or failed for good."""
         message = str(error) or type(error).__name__
         if isinstance(error, dt_errors.APIError) and error.request_id:
             message = f"{message} (request id {error.request_id})"
-        attempts = self.attempts + 1
         values = {"attempts": attempts, "last_error": message[:2000]}
         if attempts >= MAX_ATTEMPTS:
             values["state"] = "failed"
@@ -519,9 +556,39 @@ class ZiqiDingtalkEvent(models.Model):
             )
 
     def action_retry(self):
+        self.env.cr.execute(
+            SQL("DELETE FROM %s WHERE event_id = ANY(%s)", SQL.identifier(ATTEMPT_TABLE), self.ids)
+        )
         self.write({"state": "pending", "attempts": 0, "next_attempt_at": False, "last_error": False})
-        self._wake_cron()
+        self._insert_trigger()
         return True
+
+    def _remaining(self, finished):
+        """How many events are due after this batch. When none are in its snapshot, those committed since,
+        on a cursor of its own: Odoo deletes at the end of this run the triggers older than its start,
+        such as that of an event stored before the run but committed after this batch began."""
+        remaining = self.search_count(
+            [
+                ("state", "=", "pending"),
+                "|",
+                ("next_attempt_at", "=", False),
+                ("next_attempt_at", "<=", fields.Datetime.now()),
+            ]
+        )
+        if remaining:
+            return remaining
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT count(*) FROM ziqi_dingtalk_event WHERE %s AND id != ALL(%s)",
+                    SQL(DUE),
+                    finished.ids,
+                )
+            )
+            return cr.fetchone()[0]
+
+    def _id_count(self):
+        return sum(len(self._ids_of(fname)) for fname in ID_FIELDS)
 
     def _ids_of(self, fname):
         return [value for value in (self[fname] or "").split(",") if value]

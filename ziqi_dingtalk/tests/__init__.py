@@ -1,5 +1,6 @@
 from . import (
     test_callback,
+    test_event_budget,
     test_login,
     test_login_abuse,
     test_notify,

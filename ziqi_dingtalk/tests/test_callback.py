@@ -1,11 +1,15 @@
 import base64
 import json
 import time
+from unittest.mock import patch
 from urllib.parse import urlencode
 
 from odoo.tests import tagged
+from odoo.tools import SQL, config
 
+from ..controllers.callback import CALLBACK_MAX_BYTES
 from ..dingtalk.crypto import DingTalkCrypto, generate_aes_key
+from ..models.ziqi_dingtalk_event import ATTEMPT_TABLE, EVENT_IDS
 from .common import SANDBOX_APP, DingTalkHttpCase
 
 TOKEN = "ziqi-callback-token"
@@ -367,6 +371,92 @@ class TestCallback(DingTalkHttpCase):
         )
         self.assertEqual(response.status_code, 404, "an unknown company")
         self.assertNotIn("Traceback", response.text)
+
+    def test_json_nested_too_deep_is_a_400_not_a_500(self):
+        deep = "[" * 100_000 + "]" * 100_000
+        inner = self.crypto.encrypt('{"EventType": "user_add_org", "x": %s}' % deep)
+        with self.assertLogs("odoo.addons.ziqi_dingtalk.controllers.callback", "WARNING") as logs:
+            outer = self.post(self.crypto.encrypt("{}"), body=deep)  # the body itself
+            signed = self.post(inner)  # or the decrypted event, signed with our token
+        for response in (outer, signed):
+            self.assertEqual(response.status_code, 400)
+            self.assertNotIn("Traceback", response.text)
+        self.assertEqual(len(logs.records), 2, logs.output)
+        self.assertFalse(self.Event.search([]))
+
+    def test_a_body_over_the_limit_is_a_413_unread(self):
+        def body(size):  # a JSON body of exactly ``size`` bytes
+            return json.dumps({"encrypt": "A" * (size - len('{"encrypt": ""}'))})
+
+        announced = self.post("A", body=body(2 * CALLBACK_MAX_BYTES))  # refused before any of it is read
+        with self.assertLogs("odoo.addons.ziqi_dingtalk.controllers.callback", "WARNING") as logs:
+            just_over = self.post("A", body=body(CALLBACK_MAX_BYTES + 1))
+            data = body(2 * CALLBACK_MAX_BYTES).encode()
+            # without its length (chunked): read no further than one byte past the limit
+            chunked = self.post(
+                "A", body=(data[start : start + 65536] for start in range(0, len(data), 65536))
+            )
+            at_the_limit = self.post("A", body=body(CALLBACK_MAX_BYTES))
+        for response in (announced, just_over, chunked):
+            self.assertEqual(response.status_code, 413)
+            self.assertNotIn("Traceback", response.text)
+        self.assertEqual(at_the_limit.status_code, 403, "read, and refused for its signature")
+        self.assertEqual(sum("a body of more than" in line for line in logs.output), 2, logs.output)
+        self.assertFalse(self.Event.search([]))
+
+    # --- big events, the batch's budget ---
+
+    def test_an_event_naming_10000_people_is_split_and_the_next_ones_go_on(self):
+        person = self.a_person()
+        many = [person["userid"]] + [f"gone{n:05}" for n in range(9_999)]
+        result = self.push({"EventType": "user_modify_org", "userId": many, "eventId": "big1"})
+        self.assertTrue(result["success"], "a few hundred KB: under the body limit")
+        self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="之后"))
+        big, after = self.Event.search([], order="id")
+        self.apply()
+        self.assertEqual((big.state, big.result), ("done", "split into 100 parts"))
+        self.assertEqual(after.state, "done", "the event behind the big one did not wait for it")
+        parts = self.Event.search([("event_key", "=like", "big1#%")], order="id")
+        self.assertEqual(parts.mapped("event_key"), [f"big1#{n}" for n in range(1, 101)])
+        self.assertEqual(set(parts.mapped("state")), {"pending"})
+        self.assertTrue(all(len(part._ids_of("user_ids")) <= EVENT_IDS for part in parts))
+        self.assertEqual([u for part in parts for u in part._ids_of("user_ids")], many)
+        self.sandbox.control("stats/reset", {})
+        self.apply()
+        self.assertEqual(parts.mapped("state").count("done"), 1, "a batch takes ids up to its cap")
+        self.assertEqual((parts[0].state, parts[0].result), ("done", "1 applied, 0 archived"))
+        self.assertLessEqual(self.sandbox.stats().get("/topapi/v2/user/get", 0), EVENT_IDS)
+
+    def test_a_batch_stops_calling_dingtalk_once_its_budget_is_spent(self):
+        people = [u["userid"] for u in self.org["users"] if not u.get("left")][:24]
+        for userid in people:  # user_add_org: each person read with user/get (8 at a time)
+            self.push({"EventType": "user_add_org", "userId": [userid], "eventId": f"add-{userid}"})
+        self.sandbox.control("config", {"latency_ms": 1500})
+        self.addCleanup(self.sandbox.control, "config", {"latency_ms": 0})
+        start = time.monotonic()
+        with patch.dict(config.options, {"limit_time_real_cron": 12}):  # a 1 s budget for each batch
+            self.assertEqual(self.Event._batch_budget(), 1)
+            self.apply()
+        self.assertLess(time.monotonic() - start, 8, "no call started after the budget")
+        events = self.Event.search([], order="id")
+        done = events.filtered(lambda event: event.state == "done")
+        self.assertIn(events[0], done, "the first event is always applied")
+        self.assertLess(len(done), len(people) // 2, "the others wait for the next batch")
+        waiting = events - done
+        self.assertEqual(set(waiting.mapped("state")), {"pending"})
+        self.assertEqual(set(waiting.mapped("attempts")), {0}, "an event left untried is no failure")
+        self.env.cr.execute(
+            SQL(
+                "SELECT sum(started) FROM %s WHERE event_id = ANY(%s)",
+                SQL.identifier(ATTEMPT_TABLE),
+                waiting.ids,
+            )
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], 0, "and its attempt is given back")
+        self.sandbox.control("config", {"latency_ms": 0})
+        for _batch in range(3):
+            self.apply()
+        self.assertEqual(set(events.mapped("state")), {"done"})
 
     def test_two_companies_each_get_their_own_events(self):
         other = self.env["res.company"].create({"name": "钉钉二公司"})
