@@ -66,6 +66,7 @@ class HrEmployee(models.Model):
         "all the same.",
     )
     dingtalk_archived_by_sync = fields.Boolean(
+        "Archived by the DingTalk Sync",
         copy=False,
         readonly=True,
         groups="hr.group_hr_user",

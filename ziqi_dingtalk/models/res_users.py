@@ -42,6 +42,7 @@ class ResUsers(models.Model):
         "keeps the name it had.",
     )
     dingtalk_archived_by_sync = fields.Boolean(
+        "Archived by the DingTalk Sync",
         copy=False,
         readonly=True,
         groups="base.group_system",
