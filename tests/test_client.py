@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from fakes import FakeClock
 
 from dingtalk.client import DingTalkClient, MemoryTokenStore, shared_limiter
 from dingtalk.errors import (
@@ -496,17 +497,6 @@ def test_logs_hold_no_secret_token_or_code(client, org, caplog):
 
 
 # --- rate limiter (fake clock, no server) ---
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_limiter_spaces_calls_per_key():

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 import requests
+from fakes import FakeClock
 
 from dingtalk.client import DingTalkClient, never_wait
 from dingtalk.errors import RateLimitError
@@ -12,17 +13,6 @@ from dingtalk.ratelimit import LimiterBusy, RateLimiter, WindowCounter
 APP_KEY = "dingsandboxappkey0001"
 APP_SECRET = "sandbox-app-secret"
 SUBIDS = "/topapi/v2/department/listsubid"
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def forbid_sleep(seconds):

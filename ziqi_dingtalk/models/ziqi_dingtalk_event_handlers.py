@@ -52,7 +52,8 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
         if listed:
             applier._apply_user_list_payloads(listed)
         leavers = applier._employee_map(gone)
-        if not applier._archive_guarded(leavers):
+        archived = applier._archive_guarded(leavers)
+        if archived is None:
             return "failed", self.env._(
                 "Not archived: %(count)s people at once would pass the archive safety threshold. Check "
                 "DingTalk, then retry this event (after raising the threshold if they really left).",
@@ -63,7 +64,7 @@ class ZiqiDingtalkEventHandlers(models.AbstractModel):
         return "done", self.env._(
             "%(updated)s applied, %(archived)s archived",
             updated=len(payloads) + len(listed),
-            archived=len(leavers) - len(applier._employee_map(gone)),  # those confirmed gone
+            archived=len(archived),
         )
 
     # --- departments ---

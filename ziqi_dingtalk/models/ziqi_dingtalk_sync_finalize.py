@@ -259,18 +259,19 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
         seen = {row[0] for row in self.env.cr.fetchall()}
         employees = self._employee_map()
         leavers = {uid: eid for uid, eid in employees.items() if uid not in seen}
-        if not self._archive_guarded(leavers):
+        if self._archive_guarded(leavers) is None:
             self.state = "stopped"
 
     def _archive_guarded(self, leavers):
         """Archive these people (userid → employee id), each one confirmed by user/get first, unless their
         number, with the people DingTalk archived over the last day, passes the company's threshold: then
-        nobody is archived, the stop is logged and alerted at once (never held back). True unless stopped."""
+        nobody is archived, the stop is logged and alerted at once (never held back). Returns the ids of the
+        employees archived, or None when stopped."""
         if not leavers:
-            return True
+            return []
         company = self._company()
         if not self._within_archive_threshold(len(leavers)):
-            return False
+            return None
         confirmed = self._confirm_leavers(sorted(leavers))
         gone = [leavers[uid] for uid in confirmed]
         self._archive_employees(gone)
@@ -286,21 +287,23 @@ class ZiqiDingtalkSyncFinalize(models.AbstractModel):
                 record=self,
                 throttle=False,
             )
-        return True
+        return gone
 
     def _within_archive_threshold(self, count):
         """False (logged, alerted) when archiving ``count`` more people would pass the threshold, counting
         those DingTalk archived in the last ARCHIVE_WINDOW too (events archive a few at a time)."""
         company = self._company()
-        employees = self._employee_map()
-        recent = self._env_quiet("hr.employee").search_count(
+        Employee = self._env_quiet("hr.employee")
+        bound = [("company_id", "=", company.id), ("dingtalk_userid", "!=", False)]
+        recent = Employee.search_count(
             [
-                ("company_id", "=", company.id),
+                *bound,
                 ("active", "=", False),
                 ("dingtalk_archived_at", ">=", fields.Datetime.now() - ARCHIVE_WINDOW),
             ]
         )
-        total = len(employees) + recent
+        # counted, not read: events ask this for every batch that names a leaver
+        total = Employee.with_context(active_test=True).search_count(bound) + recent
         if count + recent <= total * company.dingtalk_archive_threshold / 100:
             return True
         message = self.env._(
