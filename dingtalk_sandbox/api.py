@@ -7,8 +7,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from . import pages
+from . import avatars, pages
 from .errors import ApiError
+from .org import User
 
 CODE_TTL = 300  # auth codes live five minutes, single use
 _BAD_CLIENT = (400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
@@ -21,6 +22,10 @@ def _check_client(sb, key, secret):
 
 
 def access_token(sb, request, params, app_key):
+    """``POST /v1.0/oauth2/accessToken`` {appKey, appSecret} -> {accessToken, expireIn}; a wrong key or secret
+    answers HTTP 400 {code: invalidClientIdOrSecret, message: 无效的clientId或者clientSecret, requestid}
+    [KB:API/0033-obtain-the-access-token-of-an-internal-app]. The same token while valid, extended when
+    fetched again."""
     _check_client(sb, params.get("appKey"), params.get("appSecret"))
     with sb.lock:
         token = sb.tokens.app_token(sb.org.app["app_key"])
@@ -55,15 +60,25 @@ def user_access_token(sb, request, params, app_key):
                 raise ApiError(400, "invalidAuthCode", "不合法的临时授权码")
         else:
             raise ApiError(400, "invalidGrantType", "不合法的grantType")
-        if sb.org.active_user(info["userid"]) is None:
+        if _account(sb.org, info) is None:
             raise ApiError(400, "invalidAuthCode", "用户不存在")
-        token, refresh = sb.tokens.user_token(info["userid"], info["app_key"])
-    return {
-        "accessToken": token,
-        "refreshToken": refresh,
-        "expireIn": int(sb.tokens.ttl),
-        "corpId": sb.org.corp_id,
-    }
+        token, refresh = sb.tokens.user_token(info["userid"], info["app_key"], unionid=info.get("unionid"))
+    answer = {"accessToken": token, "refreshToken": refresh, "expireIn": int(sb.tokens.ttl)}
+    if info["userid"] is not None:
+        # corpId is "所选企业corpId", the organisation chosen at sign-in [KB:API/0032-obtain-user-token]: an
+        # account outside the organisation has none of this internal app's (no cross-organisation sign-in,
+        # KB:API/0019-tutorial-obtaining-user-personal-information)
+        answer["corpId"] = sb.org.corp_id
+    return answer
+
+
+def _account(org, info):
+    """The DingTalk account behind a login code or user token: a member (None once they left), or an
+    account outside the organisation (a User without userid)."""
+    if info.get("userid") is not None:
+        return org.active_user(info["userid"])
+    outsider = org.outsiders.get(info.get("unionid") or "")
+    return User(**outsider) if outsider else None
 
 
 def users_me(sb, request, params, app_key):
@@ -72,12 +87,12 @@ def users_me(sb, request, params, app_key):
         raise ApiError(400, "AuthenticationFailed.MissingParameter", "缺少参数 x-acs-dingtalk-access-token")
     with sb.lock:
         info, problem = sb.tokens.check_user(token)
-        user = sb.org.active_user(info["userid"]) if info else None
+        user = _account(sb.org, info) if info else None
         if problem or user is None:
             raise ApiError(400, "InvalidAuthentication", "不合法的access_token")
         out = {"nick": user.name, "unionId": user.unionid, "openId": "open" + user.unionid, "stateCode": "86"}
         if user.avatar:
-            out["avatarUrl"] = user.avatar
+            out["avatarUrl"] = avatars.absolute(request.host_url, user.avatar)
         if user.mobile:
             out["mobile"] = user.mobile
         if user.email:
@@ -112,14 +127,17 @@ def login_page(sb, request, path):
     problem = _login_problem(sb, args)
     if problem:
         return Response(pages.error_page(problem), status=400, content_type="text/html;charset=utf-8")
-    # ?userid=U, or the control API's "login_as" (a browser test standing in for the person scanning)
-    userid = args.get("userid") or sb.login_as
-    if userid:
-        return _choose(sb, args, userid)
+    # ?userid=U, ?unionid=U (any account: a member, or one outside the organisation), or the control API's
+    # "login_as" (either id): a browser test standing in for the person scanning
+    who = args.get("userid") or args.get("unionid") or sb.login_as
+    if who:
+        return _choose(sb, args, who)
     query = (args.get("q") or "").strip()
+    limit = int(args.get("limit") or 200)
     with sb.lock:
-        people = _search(sb.org, query, limit=int(args.get("limit") or 200))
-    html = pages.login_page(sb.org.corp_name, people, args, query)
+        people = _search(sb.org, query, limit=limit)
+        outsiders = [o for o in sb.org.outsiders.values() if not query or query in o["name"]][:limit]
+    html = pages.login_page(sb.org.corp_name, people, args, query, outsiders)
     return Response(html, content_type="text/html;charset=utf-8")
 
 
@@ -146,9 +164,13 @@ def _search(org, query, limit):
     return out
 
 
-def _choose(sb, args, userid):
+def _choose(sb, args, who):
+    """Sign in as ``who``: a member's userid or unionid, or the unionid of an account outside the
+    organisation (which DingTalk's page lets scan too, without ``exclusiveLogin`` [KB:API/0019])."""
     with sb.lock:
-        if sb.org.active_user(userid) is None:
+        org = sb.org
+        user = org.active_user(who) or org.active_user(org.by_unionid.get(who))
+        if user is None and who not in org.outsiders:
             return Response(
                 pages.error_page("用户不存在 (unknown user)"),
                 status=400,
@@ -156,7 +178,8 @@ def _choose(sb, args, userid):
             )
         code = sb.tokens.new_code()
         sb.tokens.login_codes[code] = {
-            "userid": userid,
+            "userid": user.userid if user else None,
+            "unionid": None if user else who,
             "app_key": sb.org.app["app_key"],
             "expires": time.time() + CODE_TTL,
         }

@@ -1,6 +1,8 @@
 """The ``/_sandbox`` control API (docs/design.md, section "Sandbox"): JSON in, JSON out, no token."""
 
 import json
+import secrets
+import string
 import time
 
 from werkzeug.wrappers import Response
@@ -9,6 +11,8 @@ from . import events, mutate
 from .crypto import CallbackCrypto, CallbackCryptoError
 from .generate import generate
 from .org import Org
+
+_ALNUM = string.ascii_letters + string.digits
 
 
 def _json(body, status=200):
@@ -49,6 +53,7 @@ def reset(sb, body):
             roles=int(body.get("roles", 12)),
             seed=int(body.get("seed", 0)),
             leavers=int(body.get("leavers", 0)),
+            out_of_scope=int(body.get("out_of_scope", 0)),
         )
     given = body.get("org") or {}
     with sb.lock:
@@ -59,6 +64,7 @@ def reset(sb, body):
         sb.org = org
         sb.messages.clear()
         sb.pushes.clear()
+        sb.redelivery.reset()
     sb.stats.reset()
     sb.faults.clear()
     sb.limiter.reset()
@@ -72,15 +78,38 @@ def mutate_org(sb, body):
         corp_id = sb.org.corp_id
     out = {"ok": True, "event": produced[0] if produced else None, "events": produced}
     if callback and callback.get("auto_push"):
-        out["push"] = [_push(sb, callback, ev, corp_id) for ev in produced]
+        # DingTalk's own pushes: a failed one is retried, then parked (failed.py)
+        out["push"] = [_push(sb, callback, ev, corp_id, retry=True) for ev in produced]
     return out
 
 
-def _push(sb, callback, event, corp_id, **options):
-    result = events.push(callback, event, corp_id, **options)
+def _push(sb, callback, event, corp_id, retry=False, **options):
+    """Push once (recorded in sb.pushes); with ``retry``, a failure is retried and parked (failed.py)."""
+    return sb.redelivery.deliver(callback, event, corp_id, retry=retry, **options)
+
+
+def scope(sb, body):
+    """GET: the app's contacts scope; POST ``{"authed_dept": [...], "authed_user": [...]}`` replaces it
+    (``{"all": true}``: the whole organisation). No event: DingTalk documents a scope-change push
+    (change_auth) for third-party apps only [KB:EV/0248-address-book-authorization-scope-change-event]."""
     with sb.lock:
-        sb.pushes.append({"time": int(time.time() * 1000), **result})
-    return result
+        if body.get("all"):
+            sb.org.set_scope([1], [])
+        elif "authed_dept" in body or "authed_user" in body:
+            sb.org.set_scope(body.get("authed_dept") or [], [str(u) for u in body.get("authed_user") or []])
+        return {"ok": True, "scope": sb.org.scope()}
+
+
+def outsiders(sb, body):
+    """GET: the DingTalk accounts outside the organisation; POST ``{"name", "unionid"?, "mobile"?, "email"?,
+    "avatar"?}`` adds one, who can then scan the login page (``?unionid=`` or ``login_as``) and whom
+    ``user/getbyunionid`` does not know (60121) [KB:API/0019, KB:API/0064]. No event: nobody joined."""
+    with sb.lock:
+        if body:
+            vals = dict(body)
+            vals.setdefault("unionid", "".join(secrets.choice(_ALNUM) for _ in range(24)) + "iE")
+            return {"ok": True, "outsider": sb.org.add_outsider(vals)}
+        return {"outsiders": list(sb.org.outsiders.values())}
 
 
 def expire_tokens(sb, body):
@@ -126,12 +155,14 @@ def config(sb, body):
         sb.tokens.ttl = float(body["token_ttl"])
     if "login_as" in body:
         sb.login_as = body["login_as"] or None
+    pushes_cfg = sb.redelivery.configure(body)  # retry schedule, failed list (failed.py)
     return {
         "ok": True,
         "latency_ms": sb.latency_ms,
         "qps": sb.limiter.qps,
         "token_ttl": sb.tokens.ttl,
         "login_as": sb.login_as,
+        **pushes_cfg,
     }
 
 
@@ -156,7 +187,25 @@ def push_event(sb, body):
             cfg[key] = body[key]
     options = {k: body.get(k) for k in ("url", "dialect", "signature_param", "timestamp_param", "tamper")}
     event = body.get("event") or {"EventType": "check_url"}
-    return _push(sb, cfg, event, corp_id, **options)
+    retry = bool(body.get("retry")) and not options["tamper"]  # DingTalk retries its own pushes only
+    return _push(sb, cfg, event, corp_id, retry=retry, **options)
+
+
+def failed(sb, body):
+    return sb.redelivery.describe()
+
+
+def park_failed(sb, body):
+    """Park an event as DingTalk does once its pushes failed: rendered like a push, then kept for
+    get_call_back_failed_result."""
+    with sb.lock:
+        corp_id = sb.org.corp_id
+        dialect = (sb.callback or {}).get("dialect") or "camel"
+    event = body.get("event")
+    if not isinstance(event, dict) or not event.get("EventType"):
+        raise ValueError("event with an EventType is required")
+    payload = events.render(event, body.get("dialect") or dialect, corp_id)
+    return {"ok": True, "entry": sb.redelivery.park(payload, corp_id)}
 
 
 def pushes(sb, body):
@@ -183,6 +232,10 @@ ROUTES = {
     ("GET", "/_sandbox/org"): get_org,
     ("POST", "/_sandbox/reset"): reset,
     ("POST", "/_sandbox/mutate"): mutate_org,
+    ("GET", "/_sandbox/scope"): lambda sb, body: scope(sb, {}),
+    ("POST", "/_sandbox/scope"): scope,
+    ("GET", "/_sandbox/outsiders"): outsiders,
+    ("POST", "/_sandbox/outsiders"): outsiders,
     ("POST", "/_sandbox/expire_tokens"): expire_tokens,
     ("GET", "/_sandbox/stats"): stats,
     ("POST", "/_sandbox/stats/reset"): stats_reset,
@@ -194,6 +247,8 @@ ROUTES = {
     ("POST", "/_sandbox/callback"): callback,
     ("POST", "/_sandbox/push_event"): push_event,
     ("GET", "/_sandbox/pushes"): pushes,
+    ("GET", "/_sandbox/failed"): failed,
+    ("POST", "/_sandbox/failed"): park_failed,
     ("GET", "/_sandbox/messages"): messages,
     ("POST", "/_sandbox/auth_code"): auth_code,
 }

@@ -3,7 +3,7 @@
 import random
 import string
 
-from . import names
+from . import avatars, names
 from .org import Org, User
 
 MAX_DEPTH = 6
@@ -15,6 +15,8 @@ _HIRED_DAYS = 5_400
 
 NOT_ACTIVATED = 0.04  # share of staff who have not activated DingTalk yet (active: false)
 ACCESS_LIMITED = 0.02  # share of staff whose visibility is limited (hidden from user/list by default)
+REPORTS_TO_TEAM_LEAD = 0.3  # share of a bigger department's staff whose direct manager is not its leader
+NO_MANAGER = 0.03  # share of staff without a direct manager (user/get then has no manager_userid)
 
 
 def generate(
@@ -27,12 +29,17 @@ def generate(
     app=None,
     not_activated=NOT_ACTIVATED,
     access_limited=ACCESS_LIMITED,
+    out_of_scope=0,
+    reports_to_team_lead=REPORTS_TO_TEAM_LEAD,
+    no_manager=NO_MANAGER,
 ):
     """Build an ``Org`` with ``users`` staff (plus ``leavers`` who left), ``departments`` departments (root
     included) and ``roles`` roles spread over role groups. A share of the staff has not activated DingTalk
     (``active: false`` in user/get and user/list: 是否激活了钉钉, still staff) and a share is access-limited
     (left out of v2/user/list unless ``contain_access_limit``): [KB:API/0056-query-user-details,
-    API/0062-queries-the-complete-information-of-a-department-user]; dingtalk-protocol.md §9.1, §9.4."""
+    API/0062-queries-the-complete-information-of-a-department-user]; dingtalk-protocol.md §9.1, §9.4.
+    Direct managers: see :func:`_direct_managers`. ``out_of_scope`` departments are left out of the app's
+    contacts scope (:func:`_restrict_scope`); by default the scope is the whole organisation."""
     rng = random.Random(seed)
     org = Org(corp_id or "dingsandboxcorp0001", app=app)
     _departments(org, rng, max(1, departments))
@@ -45,6 +52,10 @@ def generate(
     _managers(org, rng)
     _roles(org, rng, roles, people[:users])
     _flag_people(people[:users], random.Random(seed + 7919), not_activated, access_limited)
+    avatars.assign(people, random.Random(seed + 15_485_863))  # most have a photo (avatars.py)
+    _direct_managers(org, random.Random(seed + 104_729), reports_to_team_lead, no_manager)
+    if out_of_scope:
+        _restrict_scope(org, random.Random(seed + 1_299_709), out_of_scope)
     return org
 
 
@@ -194,15 +205,53 @@ def _managers(org, rng):
 
 
 def _manager_of(org, user):
-    dept_id = user.dept_id_list[0]
+    """The nearest leader above the person: the leader of their first department, or for a leader the leader
+    of the nearest department above the highest one they lead. So co-leaders do not report to each other
+    and a chain of managers always climbs the tree: it never loops."""
+    led = org.leader_depts(user.userid)
+    dept_id = min(led, key=org.depth) if led else user.dept_id_list[0]
     while True:
         leaders = org.depts[dept_id]["dept_manager_userid_list"]
-        boss = next((u for u in leaders if u != user.userid), None)
-        if boss:
-            return boss
+        if leaders and user.userid not in leaders:
+            return leaders[0]
         if dept_id == 1:
             return None
         dept_id = org.depts[dept_id]["parent_id"]
+
+
+def _direct_managers(org, rng, reports_to_team_lead, no_manager):
+    """Direct managers (直属主管) are a field of each person, set by hand, not the department leader: user/get
+    returns ``manager_userid`` only "when 直属主管 has a value in the person's profile"
+    [KB:API/0056-query-user-details]. Besides the leaders, a department of four or more has a team lead
+    whom a share of colleagues report to, and a share of all staff has no direct manager. A generator of
+    its own (no cycles: team leads and leaders keep the nearest leader above), so that the rest of an
+    organisation of a given seed does not change."""
+    leaders = {userid for dept in org.depts.values() for userid in dept["dept_manager_userid_list"]}
+    for dept_id, members in org.members.items():
+        staff = [u for u in members if u not in leaders and org.users[u].dept_id_list[0] == dept_id]
+        lead = staff[0] if len(staff) >= 4 else None
+        for userid in staff:
+            roll = rng.random()
+            if roll < no_manager:
+                org.users[userid].manager_userid = None
+            elif lead and userid != lead and roll < no_manager + reports_to_team_lead:
+                org.users[userid].manager_userid = lead
+
+
+def _restrict_scope(org, rng, count):
+    """Leave ``count`` departments out of the app's contacts scope. A department in the scope covers the
+    ones below it (the whole organisation is ``authed_dept: [1]``,
+    [KB:API/0053-obtain-corpsecret-authorization-scope]), so the departments outside are a top part of the
+    tree: the root and departments whose parent is outside too. The scope is then the children of those
+    that are in, plus by name (``authed_user``) one person whose departments are all outside, if any."""
+    outside, frontier = {1}, list(org.children[1])
+    while len(outside) < count and frontier:
+        dept_id = frontier.pop(rng.randrange(len(frontier)))
+        outside.add(dept_id)
+        frontier.extend(org.children[dept_id])
+    granted = [child for dept_id in outside for child in org.children[dept_id] if child not in outside]
+    hidden = {u for d in outside for u in org.members[d] if set(org.users[u].dept_id_list) <= outside}
+    org.set_scope(granted, [rng.choice(sorted(hidden))] if hidden else [])
 
 
 def _roles(org, rng, count, people):

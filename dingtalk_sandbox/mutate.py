@@ -4,6 +4,7 @@ Callers hold the sandbox lock."""
 import json
 import secrets
 import string
+import time
 
 from .events import make_event
 from .org import USER_FIELDS, User
@@ -24,6 +25,12 @@ _DIFF_NAMES = {
     "dept_id_list": "deptIdList",
     "org_email": "orgEmail",
 }
+# user_modify_org diffInfo [KB:EV/0086-address-book-user-change]: ``prev`` and ``curr`` show these fields of
+# the person before and after the change, changed or not, empty ones left out (the page's sample has
+# ``telephone`` in prev only: it was cleared), dates as "yyyy-MM-dd" strings (dingtalk-protocol.md §9.5).
+# The other fields of _DIFF_NAMES are not in the sample: they are shown only when they changed.
+_DIFF_SNAPSHOT = ("name", "email", "job_number", "manager_userid", "hired_date", "telephone", "work_place")
+_CHINA_OFFSET = 8 * 3600  # hired_date is ms since the epoch; the date is the one in China (UTC+8)
 _DEPT_FIELDS = ("name", "order", "source_identifier", "create_dept_group", "auto_add_user", "hide_dept")
 
 
@@ -98,10 +105,33 @@ def add_user(org, body):
     return [make_event("user_add_org", user_ids=[user.userid])]
 
 
+def _diff_snapshot(user):
+    out = {}
+    for field, key in _DIFF_NAMES.items():
+        value = getattr(user, field)
+        if field == "hired_date" and isinstance(value, int | float):
+            value = time.strftime("%Y-%m-%d", time.gmtime(value / 1000 + _CHINA_OFFSET))
+        if value not in (None, "", []):
+            out[key] = list(value) if isinstance(value, list) else value
+    return out
+
+
+def _manager(org, user, value):
+    """A direct manager (``manager_userid``): an active person other than ``user``; empty removes it."""
+    if value in (None, ""):
+        return None
+    manager = _user(org, value)
+    if manager.userid == user.userid:
+        raise MutationError("%s cannot be their own manager" % user.userid)
+    return manager.userid
+
+
 def update_user(org, body):
     user = _user(org, body.get("userid"))
     changes = dict(body.get("user") or {k: v for k, v in body.items() if k not in ("op", "userid")})
-    prev, curr = {}, {}
+    if "manager_userid" in changes:  # checked before anything changes
+        changes["manager_userid"] = _manager(org, user, changes["manager_userid"])
+    before, shown = _diff_snapshot(user), {_DIFF_NAMES[f] for f in _DIFF_SNAPSHOT}
     for field, value in changes.items():
         if field not in USER_FIELDS or field in ("userid", "left"):
             continue
@@ -118,12 +148,14 @@ def update_user(org, body):
         else:
             setattr(user, field, value)
         if old != value and field in _DIFF_NAMES:
-            prev[_DIFF_NAMES[field]], curr[_DIFF_NAMES[field]] = old, value
+            shown.add(_DIFF_NAMES[field])
     if "leader_dept_ids" in changes:
         for dept in org.depts.values():
             if user.userid in dept["dept_manager_userid_list"]:
                 dept["dept_manager_userid_list"].remove(user.userid)
         _set_leader(org, user, changes["leader_dept_ids"] or [])
+    prev = {k: v for k, v in before.items() if k in shown}
+    curr = {k: v for k, v in _diff_snapshot(user).items() if k in shown}
     diff = {"prev": prev, "curr": curr, "userid": user.userid}
     return [make_event("user_modify_org", user_ids=[user.userid], diffInfo=diff)]
 
@@ -263,6 +295,25 @@ def set_role_members(org, body):
     return events
 
 
+def _group_label(group):
+    return json.dumps(
+        {"id": group["groupId"], "name": group["name"], "level": 1, "scope": 1}, ensure_ascii=False
+    )
+
+
+def update_role_group(org, body):
+    """Rename a role group: label_conf_modify names the group itself, with level-1 labels in pre/post
+    (dingtalk-protocol.md §9.8: label_conf_* name role groups too; [KB:EV/0093])."""
+    try:
+        group = org.groups[int(body.get("group_id"))]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MutationError("no such role group %r" % body.get("group_id")) from exc
+    before = _group_label(group)
+    group["name"] = body.get("name") or group["name"]
+    extra = {"scope": "1", "preLabelList": [before], "postLabelList": [_group_label(group)]}
+    return [make_event("label_conf_modify", labelIdList=[group["groupId"]], **extra)]
+
+
 OPS = {
     f.__name__: f
     for f in (
@@ -275,6 +326,7 @@ OPS = {
         remove_dept,
         add_role,
         update_role,
+        update_role_group,
         remove_role,
         set_role_members,
     )

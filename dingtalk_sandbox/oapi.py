@@ -32,6 +32,21 @@ def _dept(sb, params, required=True):
     return dept
 
 
+# Outside the app's contacts scope (通讯录权限范围): errmsg as in [KB:API/0161-common-errors]; codes also in
+# [KB:API/0013-server-api-error-codes-1]. department/listsubid and user/listid are "not limited by the
+# scope" [KB:API/0083-obtain-the-list-of-sub-department-ids,
+# KB:API/0065-query-the-list-of-department-userids]; v2/user/list lists 50004
+# [KB:API/0062-queries-the-complete-information-of-a-department-user]; department/get's page lists no
+# scope error, but contacts reads outside the scope answer "部门/员工不在授权范围内"
+# [KB:API/0053-obtain-corpsecret-authorization-scope], hence 50004 there and 50002 on user/get
+# (dingtalk-protocol.md §9.3). Other paths (listsub, getbyunionid, roles) are left unlimited: their pages
+# say nothing about the scope.
+def _dept_in_scope(sb, dept):
+    if not sb.org.dept_in_scope(dept["dept_id"]):
+        raise _err(50004, "请求的部门id不在授权范围内")
+    return dept
+
+
 def _size(params, default, maximum):
     size = _int(params, "size", default)
     if not 1 <= size <= maximum:
@@ -67,7 +82,7 @@ def department_listsubid(sb, request, params, app_key):
 
 def department_get(sb, request, params, app_key):
     with sb.lock:
-        return {"result": views.dept_get(sb.org, _dept(sb, params))}
+        return {"result": views.dept_get(sb.org, _dept_in_scope(sb, _dept(sb, params)))}
 
 
 def user_list(sb, request, params, app_key):
@@ -76,7 +91,7 @@ def user_list(sb, request, params, app_key):
     if not 1 <= size <= 100 or cursor < 0:
         raise _err(40035, "不合法的参数: %s" % ("cursor" if cursor < 0 else "size"))
     with sb.lock:
-        dept = _dept(sb, params)
+        dept = _dept_in_scope(sb, _dept(sb, params))
         members = sb.org.members.get(dept["dept_id"], [])
         # access-limited people are listed only when asked for (contain_access_limit, default false):
         # [KB:API/0062-queries-the-complete-information-of-a-department-user]
@@ -90,7 +105,9 @@ def user_list(sb, request, params, app_key):
             )
         page = members[cursor : cursor + size]
         items = [
-            views.user_in_list(sb.org, sb.org.users[u], dept["dept_id"], 176_000_000 - (cursor + i) * 1000)
+            views.user_in_list(
+                sb.org, sb.org.users[u], dept["dept_id"], 176_000_000 - (cursor + i) * 1000, request.host_url
+            )
             for i, u in enumerate(page)
         ]
     result = {"has_more": cursor + size < len(members), "list": items}
@@ -107,7 +124,9 @@ def user_get(sb, request, params, app_key):
         user = sb.org.active_user(userid)
         if user is None:
             raise _err(60121, "找不到该用户")
-        return {"result": views.user_get(sb.org, user)}
+        if not sb.org.user_in_scope(user):
+            raise _err(50002, "请求的员工userid不在授权范围内")
+        return {"result": views.user_get(sb.org, user, request.host_url)}
 
 
 def user_listid(sb, request, params, app_key):
@@ -120,8 +139,16 @@ def user_getbyunionid(sb, request, params, app_key):
     with sb.lock:
         userid = sb.org.by_unionid.get(str(params.get("unionid") or ""))
         if userid is None or sb.org.active_user(userid) is None:
-            raise _err(60121, "找不到该用户")
+            raise _err(60121, "未找到对应员工")
     return {"result": {"contact_type": 0, "userid": userid}}
+
+
+def auth_scopes(sb, request, params, app_key):
+    """The app's contacts scope, shaped as in [KB:API/0053-obtain-corpsecret-authorization-scope]."""
+    with sb.lock:
+        scope = sb.org.scope()
+    fields = ["jobnumber", "isLeader", "name", "position", "isAdmin", "avatar", "department", "userid"]
+    return {"auth_user_field": fields, "condition_field": [], "auth_org_scopes": scope}
 
 
 def role_list(sb, request, params, app_key):
@@ -257,9 +284,16 @@ def getsendresult(sb, request, params, app_key):
     return {"send_result": result}
 
 
+def call_back_failed_result(sb, request, params, app_key):
+    """GET /call_back/get_call_back_failed_result: at most 200 parked pushes, forgotten once answered, and
+    ``has_more`` [KB:API/0015-obtain-the-event-list-of-failed-push-messages; EV/0230] (see failed.py)."""
+    return sb.redelivery.take_page()
+
+
 ROUTES = {
     "/gettoken": (gettoken, "none"),
     "/get_jsapi_ticket": (get_jsapi_ticket, "app"),
+    "/auth/scopes": (auth_scopes, "app"),
     "/topapi/v2/department/listsub": (department_listsub, "app"),
     "/topapi/v2/department/listsubid": (department_listsubid, "app"),
     "/topapi/v2/department/get": (department_get, "app"),
@@ -273,4 +307,5 @@ ROUTES = {
     "/topapi/v2/user/getuserinfo": (user_getuserinfo, "app"),
     "/topapi/message/corpconversation/asyncsend_v2": (asyncsend_v2, "app"),
     "/topapi/message/corpconversation/getsendresult": (getsendresult, "app"),
+    "/call_back/get_call_back_failed_result": (call_back_failed_result, "app"),
 }

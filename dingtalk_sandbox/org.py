@@ -5,7 +5,18 @@ JSON layout (``Org.to_json`` / ``Org.from_json``)::
     {"corp_id", "corp_name", "app": {"app_key", "app_secret", "agent_id"},
      "departments": [{"dept_id", "name", "parent_id", "order", "dept_manager_userid_list", ...}],
      "users": [{"userid", "unionid", "name", "dept_id_list", "manager_userid", ..., "left": bool}],
-     "role_groups": [{"groupId", "name", "roles": [{"id", "name", "members": [userid, ...]}]}]}
+     "role_groups": [{"groupId", "name", "roles": [{"id", "name", "members": [userid, ...]}]}],
+     "scope": {"authed_dept": [dept_id, ...], "authed_user": [userid, ...]}}
+
+``scope`` is the app's contacts scope (通讯录权限范围), shaped like ``auth_org_scopes`` of
+``GET /auth/scopes`` [KB:API/0053-obtain-corpsecret-authorization-scope]; the whole organisation is
+``{"authed_dept": [1], "authed_user": []}`` (the default, as in that page's sample answer).
+
+``outsiders`` (optional) ``[{"unionid", "name", "mobile", "email", "avatar"}]`` are DingTalk accounts that are
+not members of the organisation: they can complete the QR / OAuth page (only ``exclusiveLogin`` restricts the
+scan to the organisation's accounts [KB:API/0019-tutorial-obtaining-user-personal-information]) and
+``contact/users/me`` answers their profile, but ``topapi/user/getbyunionid`` answers 60121 "未找到对应员工"
+[KB:API/0064-query-a-user-by-the-union-id].
 
 Member order inside a department is the order of ``users``; department leaders are the department's
 ``dept_manager_userid_list`` (``leader_in_dept`` on users is derived from it).
@@ -50,6 +61,8 @@ DEPT_DEFAULTS = {
     "org_dept_owner": "",
 }
 DEFAULT_APP = {"app_key": "dingsandboxappkey0001", "app_secret": "sandbox-app-secret", "agent_id": 100000001}
+WHOLE_ORG_SCOPE = {"authed_dept": [1], "authed_user": []}
+OUTSIDER_FIELDS = ("unionid", "name", "mobile", "email", "avatar")
 
 
 class User:
@@ -90,6 +103,9 @@ class Org:
         self.roles = {}  # role id -> {"id", "name", "group_id"}
         self.role_members = {}  # role id -> [userids]
         self.user_roles = {}  # userid -> [role ids]
+        self.outsiders = {}  # unionid -> {"unionid", "name", ...}: DingTalk accounts outside the organisation
+        self.scope_depts = {1}  # contacts scope: these departments and everything below them ...
+        self.scope_users = set()  # ... and these people, wherever they are
 
     # ----- building -------------------------------------------------------------------------
     def add_dept(self, dept):
@@ -114,6 +130,16 @@ class Org:
             for dept_id in user.dept_id_list:
                 self.members.setdefault(dept_id, []).append(user.userid)
         return user
+
+    def add_outsider(self, vals):
+        """A DingTalk account that is not a member of the organisation (see the module docstring)."""
+        vals = {k: v for k, v in vals.items() if k in OUTSIDER_FIELDS and v not in (None, "")}
+        if not vals.get("unionid") or not vals.get("name"):
+            raise ValueError("an outsider needs a unionid and a name")
+        if vals["unionid"] in self.by_unionid:
+            raise ValueError("unionid %r is a member of the organisation" % vals["unionid"])
+        self.outsiders[vals["unionid"]] = vals
+        return vals
 
     def add_group(self, group_id, name):
         group = {"groupId": int(group_id), "name": name, "role_ids": []}
@@ -157,6 +183,30 @@ class Org:
             stack.extend(self.children.get(current, ()))
         return out
 
+    # Contacts scope [KB:API/0053-obtain-corpsecret-authorization-scope]: a department is in the scope when it
+    # or a department above it was granted (authed_dept [1] is the whole organisation); a person when one of
+    # their departments is, or they were granted by name (authed_user).
+    def set_scope(self, authed_dept=(1,), authed_user=()):
+        depts = {int(d) for d in authed_dept or ()}
+        unknown = sorted(depts - set(self.depts)) + sorted(set(authed_user or ()) - set(self.users))
+        if unknown:
+            raise ValueError("unknown departments or users in the scope: %s" % unknown[:10])
+        self.scope_depts, self.scope_users = depts, set(authed_user or ())
+
+    def scope(self):
+        depts = sorted(d for d in self.scope_depts if d in self.depts)  # a removed department drops out
+        return {"authed_dept": depts, "authed_user": sorted(self.scope_users)}
+
+    def dept_in_scope(self, dept_id):
+        while dept_id not in self.scope_depts:
+            if dept_id == 1 or dept_id not in self.depts:
+                return False
+            dept_id = self.depts[dept_id]["parent_id"]
+        return True
+
+    def user_in_scope(self, user):
+        return user.userid in self.scope_users or any(self.dept_in_scope(d) for d in user.dept_id_list)
+
     def depth(self, dept_id):
         level = 0
         while dept_id != 1 and dept_id in self.depts:
@@ -190,6 +240,8 @@ class Org:
             "departments": [self._dept_json(d) for d in self.depts.values()],
             "users": [u.to_dict() for u in self.users.values()],
             "role_groups": groups,
+            "scope": self.scope(),
+            "outsiders": list(self.outsiders.values()),
         }
 
     @staticmethod
@@ -221,6 +273,10 @@ class Org:
             org.add_group(group["groupId"], group["name"])
             for role in group.get("roles") or []:
                 org.add_role(role["id"], role["name"], group["groupId"], role.get("members") or [])
+        for vals in data.get("outsiders") or []:
+            org.add_outsider(vals)
+        scope = data.get("scope") or WHOLE_ORG_SCOPE
+        org.set_scope(scope.get("authed_dept") or (), scope.get("authed_user") or ())
         return org
 
     def dump(self, path):

@@ -2,6 +2,7 @@
 
 from html import escape
 
+OUTSIDER_LABEL = "组织外 (not in the organisation)"
 _KEEP = ("redirect_uri", "response_type", "client_id", "scope", "state", "prompt", "org_type", "corpId")
 
 _STYLE = """
@@ -20,7 +21,8 @@ def _hidden(args):
     )
 
 
-def login_page(corp_name, people, args, query):
+def login_page(corp_name, people, args, query, outsiders=()):
+    """``outsiders``: DingTalk accounts outside the organisation, which the real page lets scan too."""
     hidden = _hidden(args)
     items = "".join(
         '<li><button type="submit" name="userid" value="{u}" id="dt-user-{u}" class="dt-user" '
@@ -28,6 +30,13 @@ def login_page(corp_name, people, args, query):
             u=escape(p.userid, quote=True), n=escape(p.name, quote=True), t=escape(p.title or "")
         )
         for p in people
+    )
+    items += "".join(
+        '<li><button type="submit" name="unionid" value="{u}" id="dt-outsider-{u}" class="dt-outsider" '
+        'data-unionid="{u}" data-name="{n}">{n} <small>{t}</small></button></li>'.format(
+            u=escape(o["unionid"], quote=True), n=escape(o["name"], quote=True), t=OUTSIDER_LABEL
+        )
+        for o in outsiders
     )
     return """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"/><title>钉钉登录 (sandbox)</title><style>{style}</style></head>

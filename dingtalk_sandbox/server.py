@@ -12,7 +12,7 @@ import uuid
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import api, control, oapi
+from . import api, avatars, control, failed, oapi
 from .errors import ApiError, OapiError
 from .state import Faults, RateLimiter, Stats, Tokens
 
@@ -35,6 +35,7 @@ class Sandbox:
         self.messages = []
         self.pushes = []
         self.callback = None
+        self.redelivery = failed.Redelivery(self)  # retries and parked pushes (failed.py)
         self.task_seq = 700_000_000_000
         self.routes = {**oapi.ROUTES, **api.ROUTES}
         self.controls = control.ROUTES
@@ -47,6 +48,8 @@ class Sandbox:
             response = control.dispatch(self, request, path)
         elif path.startswith("/oauth2"):
             response = api.login_page(self, request, path)
+        elif path.startswith(avatars.PREFIX + "/"):  # DingTalk's static CDN: profile pictures
+            response = avatars.serve(self, request, path)
         else:
             response = self._dingtalk(request, path)
         return response(environ, start_response)

@@ -14,9 +14,9 @@ class Tokens:
         self.ttl = ttl
         self.app_tokens = {}  # token -> {"app_key", "expires"}
         self.current = {}  # app_key -> token
-        self.user_tokens = {}  # token -> {"userid", "expires", "app_key"}
-        self.refresh_tokens = {}  # refresh token -> userid
-        self.login_codes = {}  # OAuth2 code -> {"userid", "app_key", "expires"}
+        self.user_tokens = {}  # token -> {"userid", "unionid", "expires", "app_key"}
+        self.refresh_tokens = {}  # refresh token -> {"userid", "unionid", "app_key"}
+        self.login_codes = {}  # OAuth2 code -> {"userid", "unionid", "app_key", "expires"}
         self.inapp_codes = {}  # getuserinfo code -> {"userid", "expires"}
 
     def app_token(self, app_key):
@@ -39,11 +39,14 @@ class Tokens:
             return None, "expired"
         return info["app_key"], None
 
-    def user_token(self, userid, app_key):
+    def user_token(self, userid, app_key, unionid=None):
+        """Tokens of a member (``userid``) or of an account outside the organisation (userid None, its
+        ``unionid``)."""
         token = secrets.token_hex(16)
         refresh = secrets.token_hex(16)
-        self.user_tokens[token] = {"userid": userid, "app_key": app_key, "expires": time.time() + self.ttl}
-        self.refresh_tokens[refresh] = {"userid": userid, "app_key": app_key}
+        who = {"userid": userid, "unionid": unionid, "app_key": app_key}
+        self.user_tokens[token] = dict(who, expires=time.time() + self.ttl)
+        self.refresh_tokens[refresh] = who
         return token, refresh
 
     def check_user(self, token):

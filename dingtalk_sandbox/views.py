@@ -1,5 +1,7 @@
 """Shape the organisation into DingTalk answer objects (protocol §4): exact field names, empty omitted."""
 
+from . import avatars
+
 _USER_TEXT = (
     "unionid",
     "name",
@@ -18,9 +20,9 @@ _USER_TEXT = (
 )
 
 
-def user_get(org, user):
-    """``/topapi/v2/user/get`` result."""
-    out = _user_common(org, user)
+def user_get(org, user, base=""):
+    """``/topapi/v2/user/get`` result (``base``: the URL the client called, for ``avatar``)."""
+    out = _user_common(org, user, base)
     if user.manager_userid and org.active_user(user.manager_userid):
         out["manager_userid"] = user.manager_userid
     else:
@@ -43,22 +45,28 @@ def user_get(org, user):
     return out
 
 
-def user_in_list(org, user, dept_id, order):
-    """An item of ``/topapi/v2/user/list``: like user/get plus ``dept_order`` and ``leader`` for this dept."""
-    out = _user_common(org, user)
+def user_in_list(org, user, dept_id, order, base=""):
+    """An item of ``/topapi/v2/user/list``: user/get's common fields plus ``dept_order`` and ``leader`` for
+    this dept, without ``manager_userid`` and ``senior``, which the list does not carry
+    [KB:API/0062-queries-the-complete-information-of-a-department-user; SDK
+    opendingtalk/alibaba-dingtalk-service-sdk OapiV2UserListResponse.ListUserResponse]."""
+    out = _user_common(org, user, base)
     out.pop("manager_userid", None)
+    out.pop("senior", None)
     out["dept_order"] = order
     out["leader"] = user.userid in org.depts[dept_id]["dept_manager_userid_list"]
     out["exclusive_account"] = False
     return out
 
 
-def _user_common(org, user):
+def _user_common(org, user, base=""):
     out = {"userid": user.userid}
     for field in _USER_TEXT:
         value = getattr(user, field)
         if value:
             out[field] = value
+    if "avatar" in out:  # stored as a path of the sandbox's static CDN (avatars.py)
+        out["avatar"] = avatars.absolute(base, out["avatar"])
     if user.mobile:
         out["hide_mobile"] = False
     out["dept_id_list"] = list(user.dept_id_list)

@@ -20,7 +20,9 @@ from dingtalk.errors import (
     CredentialsError,
     IPNotAllowed,
     NotFound,
+    PagingError,
     PermissionDenied,
+    QuotaExceeded,
     RateLimitError,
     TokenError,
     TransportError,
@@ -35,6 +37,7 @@ ROLE_ID = 10
 USER_LIST = "/topapi/v2/user/list"
 USER_GET = "/topapi/v2/user/get"
 TICKETS = "/v1.0/oauth2/jsapiTickets"
+TOKEN = "/v1.0/oauth2/accessToken"  # the app token (protocol §3.1, §9.7), not oapi /gettoken
 
 
 # --- helpers ---
@@ -113,21 +116,21 @@ class Sleeps(list):
 def test_token_fetched_once_and_cached(client, org):
     client.user_get("u0001")
     client.user_get("u0002")
-    assert client.stats == {"/gettoken": 1, USER_GET: 2}
+    assert client.stats == {TOKEN: 1, USER_GET: 2}
     assert control(org, "stats")["calls"] == client.stats
 
 
 def test_concurrent_first_calls_fetch_one_token(client, org):
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(client.user_get, [f"u{n:04d}" for n in range(16)]))
-    assert sandbox_calls(org, "/gettoken") == 1
+    assert sandbox_calls(org, TOKEN) == 1
 
 
 def test_shared_token_store(org):
     store = MemoryTokenStore()
     make_client(org, token_store=store).user_get("u0001")
     make_client(org, token_store=store).user_get("u0002")
-    assert sandbox_calls(org, "/gettoken") == 1
+    assert sandbox_calls(org, TOKEN) == 1
 
 
 class CountingStore(MemoryTokenStore):
@@ -146,7 +149,7 @@ def test_shared_store_is_read_once_per_client_not_per_call(org):
     for n in range(1, 6):
         client.user_get(f"u{n:04d}")
     assert store.reads <= 2  # the first look-up, and the re-read under the lock before fetching
-    assert sandbox_calls(org, "/gettoken") == 1
+    assert sandbox_calls(org, TOKEN) == 1
 
 
 def test_token_refreshed_five_minutes_before_expiry(org):
@@ -157,10 +160,10 @@ def test_token_refreshed_five_minutes_before_expiry(org):
     assert expires_at == now[0] + 7200 - 300
     now[0] = expires_at - 1
     client.access_token()
-    assert client.stats["/gettoken"] == 1
+    assert client.stats[TOKEN] == 1
     now[0] = expires_at + 1
     client.access_token()
-    assert client.stats["/gettoken"] == 2
+    assert client.stats[TOKEN] == 2
 
 
 def test_short_lived_tokens_are_renewed(sandbox_factory):
@@ -169,24 +172,24 @@ def test_short_lived_tokens_are_renewed(sandbox_factory):
     client.department_listsubid()
     time.sleep(1.2)
     client.department_listsubid()
-    assert client.stats["/gettoken"] == 2
+    assert client.stats[TOKEN] == 2
 
 
 def test_force_refresh(client):
     client.access_token()
     client.access_token(force=True)
-    assert client.stats["/gettoken"] == 2
+    assert client.stats[TOKEN] == 2
 
 
 def test_expired_token_mid_paging(client, org):
-    """expire_tokens between two pages: the caller sees no error and exactly one extra gettoken."""
+    """expire_tokens between two pages: the caller sees no error and exactly one extra token request."""
     pages = client.iter_user_list(BIG_DEPT)
     first = [next(pages) for _ in range(100)]
     control(org, "expire_tokens")
     users = first + list(pages)
     assert len({u["userid"] for u in users}) == 250
     stats = control(org, "stats")["calls"]
-    assert stats["/gettoken"] == 2
+    assert stats[TOKEN] == 2
     assert stats[USER_LIST] == 3 + 1  # three pages plus the one rejected call
 
 
@@ -194,7 +197,7 @@ def test_expired_token_on_api_family(client, org):
     client.api("POST", TICKETS)
     control(org, "expire_tokens")
     assert client.api("POST", TICKETS)["jsapiTicket"]
-    assert sandbox_calls(org, "/gettoken") == 2
+    assert sandbox_calls(org, TOKEN) == 2
 
 
 @pytest.mark.parametrize(
@@ -210,7 +213,7 @@ def test_expired_token_on_api_family(client, org):
 def test_token_error_codes_trigger_one_refresh(client, org, rule):
     fault(org, USER_GET, count=1, **rule)
     assert client.user_get("u0001")["userid"] == "u0001"
-    assert client.stats == {"/gettoken": 2, USER_GET: 2}
+    assert client.stats == {TOKEN: 2, USER_GET: 2}
 
 
 def test_persistent_token_error_is_raised_after_one_retry(client, org):
@@ -220,7 +223,7 @@ def test_persistent_token_error_is_raised_after_one_retry(client, org):
     error = info.value
     assert (error.errcode, error.http_status, error.api) == ("InvalidAuthentication", 400, TICKETS)
     assert error.request_id
-    assert client.stats == {"/gettoken": 2, TICKETS: 2}
+    assert client.stats == {TOKEN: 2, TICKETS: 2}
 
 
 # --- paging ---
@@ -290,12 +293,118 @@ def test_typed_oapi_errors(client, org, errcode, cls):
     assert client.stats[USER_GET] == 1, "not retried"
 
 
+# 60020 as DingTalk words it: "…访问ip不在白名单之中,request ip=203.119.196.81 appKey(…)" [KB:API/1447]
+IP_ERRMSG = (
+    "请参考FAQ：https://open-doc.dingtalk.com/microapp/faquestions/cvbtph。"
+    "错误原因：访问ip不在白名单之中,request ip=203.119.196.81 appKey(dingsandboxappkey0001)"
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "ip"),
+    [
+        ({"errcode": 60020, "errmsg": IP_ERRMSG}, "203.119.196.81"),
+        (
+            {
+                "errcode": 88,
+                "sub_code": "60020",
+                "sub_msg": "访问ip不在白名单之中，request ip=198.51.100.4, appKey(x)",
+            },
+            "198.51.100.4",
+        ),
+        ({"errcode": 60020, "errmsg": "访问ip不在白名单之中，request ip=***.***.***.***, appKey(x)"}, None),
+    ],
+    ids=["60020", "88/60020", "masked-ip"],
+)
+def test_ip_whitelist_error_names_the_ip(client, org, rule, ip):
+    fault(org, USER_GET, **rule)
+    with pytest.raises(IPNotAllowed) as info:
+        client.user_get("u0001")
+    error = info.value
+    assert error.ip == ip
+    assert (ip or "this server's public (egress) IP address") in error.hint
+    assert "服务器出口IP" in error.hint
+    assert client.stats[USER_GET] == 1, "not retried"
+
+
+def test_v1_ip_whitelist_error_on_the_token_call(org):
+    """403 Forbidden.AccessDenied.IpNotInWhiteList [KB:API/0013], here with an IPv6 address."""
+    client = make_client(org)
+    message = "访问ip不在白名单之中,request ip=2409:8a28:ec1:aa10::25 appKey(dingsandboxappkey0001)"
+    fault(org, TOKEN, http_status=403, code="Forbidden.AccessDenied.IpNotInWhiteList", message=message)
+    with pytest.raises(IPNotAllowed) as info:
+        client.access_token()
+    assert (info.value.http_status, info.value.ip) == (403, "2409:8a28:ec1:aa10::25")
+    assert "add 2409:8a28:ec1:aa10::25 to the app's IP whitelist" in info.value.hint
+    assert client.stats == {TOKEN: 1} and client.token_store.get() is None
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        (USER_GET, {"errcode": 90020, "errmsg": "企业调用接口次数已达上限"}),
+        (TICKETS, {"http_status": 403, "code": "Forbidden.AccessDenied.ApiCountLimitForOrg"}),
+    ],
+    ids=["90020", "ApiCountLimitForOrg"],
+)
+def test_monthly_quota_is_typed_and_not_retried(org, path, rule):
+    """[KB:API/1433]: old APIs 90020, new APIs Forbidden.AccessDenied.ApiCountLimitForOrg."""
+    sleeps = Sleeps()
+    client = make_client(org, sleep=sleeps)
+    fault(org, path, count=5, **rule)
+    with pytest.raises(QuotaExceeded) as info:
+        if path == USER_GET:
+            client.user_get("u0001")
+        else:
+            client.api("POST", TICKETS)
+    assert "monthly API calls" in info.value.hint and not info.value.is_retryable
+    assert client.stats[path] == 1 and not sleeps, "a month's quota is not waited for"
+
+
+@pytest.mark.parametrize("errcode", [90001, 90003, 90004, 90005, 90006, 45009])
+def test_other_throttle_codes_are_backed_off(org, errcode):
+    """[KB:API/0013]: calls "temporarily disabled" for calling too much (9000x) or over the limit (45009)."""
+    sleeps = Sleeps()
+    client = make_client(org, sleep=sleeps)
+    fault(org, USER_GET, errcode=errcode, count=1)
+    assert client.user_get("u0001")["userid"] == "u0001"
+    assert client.stats[USER_GET] == 2 and len(sleeps) == 1
+
+
+def test_throttling_that_outlasts_the_retries_says_to_wait(org):
+    sleeps = Sleeps()
+    client = make_client(org, sleep=sleeps, max_retries=2)
+    fault(org, TICKETS, http_status=403, code="Forbidden.AccessDenied.QpsLimitForApi", count=10)
+    with pytest.raises(RateLimitError) as info:
+        client.api("POST", TICKETS)
+    assert info.value.errcode == "Forbidden.AccessDenied.QpsLimitForApi" and len(sleeps) == 2
+    assert "wait a minute" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("errcode", "errmsg", "words"),
+    [(40069, "不合法的分页大小", "page size"), (40068, "不合法的偏移量", "offset")],
+)
+def test_role_paging_errors(client, org, errcode, errmsg, words):
+    """[KB:API/0013]: 40069 invalid page size, 40068 invalid offset."""
+    fault(org, "/topapi/role/list", errcode=errcode, errmsg=errmsg)
+    with pytest.raises(PagingError) as info:
+        list(client.iter_roles())
+    assert info.value.errcode == errcode and words in info.value.hint
+    assert "/topapi/role/list" in info.value.hint
+
+
 def test_bad_credentials(org):
     client = DingTalkClient(APP_KEY, "wrong-secret", oapi_url=org, api_url=org)
     with pytest.raises(CredentialsError) as info:
         client.user_get("u0001")
-    assert info.value.errcode == 40096
-    assert client.stats == {"/gettoken": 1}
+    error = info.value
+    # v1.0 shape [KB:API/0033]: HTTP 400 {code: invalidClientIdOrSecret, message, requestid}
+    assert (error.errcode, error.http_status, error.api) == ("invalidClientIdOrSecret", 400, TOKEN)
+    assert error.request_id and "wrong-secret" not in str(error)
+    assert str(error).startswith(f"DingTalk error invalidClientIdOrSecret on {TOKEN}: ")
+    assert "AppKey and AppSecret" in error.hint
+    assert client.stats == {TOKEN: 1}, "not retried"
 
 
 def test_api_family_error_shape(client, org):
@@ -433,7 +542,7 @@ def test_browser_login(client, org):
     assert tokens["accessToken"] and tokens["expireIn"] > 0
     me = client.contact_users_me(tokens["accessToken"])
     assert me["unionId"] == "union0003"
-    assert "/gettoken" not in client.stats, "login needs no app token"
+    assert TOKEN not in client.stats, "login needs no app token"
 
 
 def test_browser_login_bad_code(client):
@@ -453,7 +562,7 @@ def test_in_app_login(client, org):
 def test_invalid_user_token_is_not_an_app_token_refresh(client):
     with pytest.raises(TokenError):
         client.contact_users_me("not-a-token")
-    assert "/gettoken" not in client.stats
+    assert TOKEN not in client.stats
 
 
 # --- work notifications ---
@@ -586,3 +695,43 @@ def test_clients_of_one_app_share_the_rate_limit(org):
         list(pool.map(lambda n: clients[n % 3].user_get(f"u{n % 50 + 1:04d}"), range(45)))
     assert sandbox_throttled(org, USER_GET) == 0
     assert shared_limiter(APP_KEY) is shared_limiter(APP_KEY)
+
+
+# --- pushes DingTalk gave up on (protocol §2.3) ---
+
+FAILED = "/call_back/get_call_back_failed_result"
+
+
+def park(url, *userids):
+    for userid in userids:
+        control(url, "failed", {"event": {"EventType": "user_add_org", "userId": [userid]}})
+
+
+def test_failed_push_list_is_paged_and_emptied(org):
+    control(org, "config", {"failed_visible_after": 0, "failed_page_size": 2})
+    park(org, "u0001", "u0002", "u0003")
+    client = make_client(org)
+    pages = [client.get_call_back_failed_result() for _ in range(3)]
+    assert [(len(p["failed_list"]), p["has_more"]) for p in pages] == [(2, True), (1, False), (0, False)]
+    first = pages[0]["failed_list"][0]
+    assert first["call_back_tag"] == "user_add_org" and first["user_add_org"]["userid"] == ["u0001"]
+    assert sandbox_calls(org, FAILED) == 3
+
+
+def test_failed_push_list_busy_answer_is_retried_a_timeout_is_not(org):
+    control(org, "config", {"failed_visible_after": 0})
+    park(org, "u0004")
+    fault(org, FAILED, errcode=-1, count=1)
+    sleeps = Sleeps()
+    page = make_client(org, sleep=sleeps).get_call_back_failed_result()
+    assert len(page["failed_list"]) == 1 and len(sleeps) == 1, "nothing was handed out with the error"
+    park(org, "u0005")
+    client = make_client(org, timeout=0.3)
+    client.access_token()
+    control(org, "config", {"latency_ms": 1000})
+    try:
+        with pytest.raises(TransportError):
+            client.get_call_back_failed_result()
+    finally:
+        control(org, "config", {"latency_ms": 0})
+    assert sandbox_calls(org, FAILED) == 3, "not asked again: the lost answer may have held events"

@@ -2,27 +2,31 @@
 
 Each test starts its own sandbox with a generated organisation and compares what the walker yields with
 the sandbox's ``GET /_sandbox/org`` and the client's per-path call counts with the minimum the endpoints
-allow.
+allow. Managers (one user/get per person) are on by default: tests about other things turn them off, or
+use an unthrottled sandbox and client (``fast_client``) to keep the suite quick.
 """
 
 import math
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from dingtalk.client import DingTalkClient
-from dingtalk.directory import DirectoryWalker, FetchError, Item
+from dingtalk.directory import DirectoryWalker, FetchError, Item, parents_first
 
 APP_KEY = "dingsandboxappkey0001"
 APP_SECRET = "sandbox-app-secret"
 LISTSUBID = "/topapi/v2/department/listsubid"
 DEPT_GET = "/topapi/v2/department/get"
 USER_LIST = "/topapi/v2/user/list"
+USER_GET = "/topapi/v2/user/get"
 ROLE_LIST = "/topapi/role/list"
 SIMPLELIST = "/topapi/role/simplelist"
-ORG_ARGS = ("--users", 300, "--departments", 30, "--roles", 6, "--leavers", 7, "--seed", 5)
+ORG_ARGS = ("--users", 300, "--departments", 30, "--roles", 6, "--leavers", 7, "--seed", 5, "--qps", 0)
 PERMISSION_DENIED = 60011  # not retried by the client: one fault, one FetchError
 
 
@@ -46,6 +50,11 @@ def make_client(url, **kwargs):
     return client
 
 
+def fast_client(url):
+    """A client without its rate limiter, for a sandbox without one (``--qps 0``)."""
+    return make_client(url, qps=None)
+
+
 def walk(client, **kwargs):
     walker = DirectoryWalker(client, **kwargs)
     items = list(walker)
@@ -64,21 +73,26 @@ def roles_of(org):
     return [(group, role) for group in org["role_groups"] for role in group["roles"]]
 
 
-def minimum_calls(org):
+def minimum_calls(org, managers=True):
     """Fewest calls per path that can read ``org``: one per department for listsubid and get, full pages
-    (at least one per department) for user/list and simplelist, pages of 200 groups for role/list."""
+    (at least one per department) for user/list and simplelist, pages of 200 groups for role/list, one
+    user/get per person (managers), one /auth/scopes."""
     members = {dept["dept_id"]: 0 for dept in org["departments"]}
     for user in active_users(org):
         for dept_id in user["dept_id_list"]:
             members[dept_id] += 1
     pages = lambda count, size: max(1, math.ceil(count / size))  # noqa: E731
-    return {
+    calls = {
         LISTSUBID: len(members),
         DEPT_GET: len(members),
         USER_LIST: sum(pages(count, 100) for count in members.values()),
         ROLE_LIST: pages(len(org["role_groups"]), 200),
         SIMPLELIST: sum(pages(len(role["members"]), 100) for _group, role in roles_of(org)),
     }
+    calls["/auth/scopes"] = 1  # people granted by name are read on their own
+    if managers:
+        calls[USER_GET] = len(active_users(org))
+    return calls
 
 
 @pytest.fixture
@@ -92,7 +106,7 @@ def org_url(sandbox_factory):
 
 def test_walk_yields_whole_org_with_minimum_calls(org_url):
     org = control(org_url, "org")
-    client = make_client(org_url)
+    client = fast_client(org_url)
     walker, items = walk(client)
 
     assert walker.complete and walker.errors == []
@@ -126,7 +140,12 @@ def test_walk_yields_whole_org_with_minimum_calls(org_url):
         }
         assert members[key] == {"role_id": role["id"], "userids": role["members"]}
 
-    assert walker.counts == {"dept": 30, "user": 300, "role": 6, "role_members": 6}
+    managers = {item.key: item.payload for item in by_kind(items, "manager")}
+    expected_managers = {userid: user.get("manager_userid") for userid, user in expected.items()}
+    assert managers == {userid: {"manager_userid": manager} for userid, manager in expected_managers.items()}
+    assert walker.out_of_scope == set()
+
+    assert walker.counts == {"dept": 30, "user": 300, "manager": 300, "role": 6, "role_members": 6}
     stats = client.stats
     print("\ncalls:", stats, "minimum:", minimum_calls(org))
     assert stats == minimum_calls(org)
@@ -134,31 +153,31 @@ def test_walk_yields_whole_org_with_minimum_calls(org_url):
 
 def test_departments_false_yields_users_only(org_url):
     client = make_client(org_url)
-    walker, items = walk(client, departments=False, roles=False)
+    walker, items = walk(client, departments=False, roles=False, managers=False)
 
     assert walker.complete
     assert {item.kind for item in items} == {"user"}
-    assert walker.counts == {"dept": 0, "user": 300, "role": 0, "role_members": 0}
-    assert DEPT_GET not in client.stats and ROLE_LIST not in client.stats
+    assert walker.counts == {"dept": 0, "user": 300, "manager": 0, "role": 0, "role_members": 0}
+    assert DEPT_GET not in client.stats and ROLE_LIST not in client.stats and USER_GET not in client.stats
     assert client.stats[LISTSUBID] == 30
 
 
 def test_roles_only(org_url):
     client = make_client(org_url)
-    walker, items = walk(client, departments=False, users=False)
+    walker, items = walk(client, departments=False, users=False)  # no users: no managers either
 
     assert walker.complete
-    assert walker.counts == {"dept": 0, "user": 0, "role": 6, "role_members": 6}
-    assert USER_LIST not in client.stats and DEPT_GET not in client.stats
+    assert walker.counts == {"dept": 0, "user": 0, "manager": 0, "role": 6, "role_members": 6}
+    assert USER_LIST not in client.stats and DEPT_GET not in client.stats and USER_GET not in client.stats
 
 
 def test_user_list_pages_through_big_department(sandbox_factory):
     url = sandbox_factory("--users", 250, "--departments", 1, "--roles", 1)
     client = make_client(url)
-    walker, items = walk(client)
+    walker, items = walk(client, managers=False)
 
     assert walker.complete and walker.counts["user"] == 250
-    assert client.stats == minimum_calls(control(url, "org"))
+    assert client.stats == minimum_calls(control(url, "org"), managers=False)
     assert client.stats[USER_LIST] == 3
 
 
@@ -167,7 +186,7 @@ def test_user_list_pages_through_big_department(sandbox_factory):
 
 def test_failed_user_page_makes_walk_incomplete(org_url):
     control(org_url, "faults", {"path": USER_LIST, "errcode": PERMISSION_DENIED, "after": 5})
-    walker, items = walk(make_client(org_url))
+    walker, items = walk(make_client(org_url), managers=False)
 
     assert not walker.complete
     [error] = walker.errors
@@ -181,7 +200,7 @@ def test_failed_user_page_makes_walk_incomplete(org_url):
 def test_failed_listsubid_loses_subtree_and_makes_walk_incomplete(org_url):
     org = control(org_url, "org")
     control(org_url, "faults", {"path": LISTSUBID, "errcode": PERMISSION_DENIED, "after": 1})
-    walker, items = walk(make_client(org_url))
+    walker, items = walk(make_client(org_url), managers=False)
 
     assert not walker.complete
     [error] = walker.errors
@@ -198,7 +217,7 @@ def test_failed_second_page_keeps_first_page(sandbox_factory):
     url = sandbox_factory("--users", 250, "--departments", 1, "--roles", 1)
     control(url, "faults", {"path": USER_LIST, "errcode": PERMISSION_DENIED, "after": 1})
     client = make_client(url)
-    walker, items = walk(client)
+    walker, items = walk(client, managers=False)
 
     assert not walker.complete
     [error] = walker.errors
@@ -225,13 +244,13 @@ def test_non_json_answer_is_a_fetch_error(org_url):
     [error] = walker.errors
     assert (error.api, error.errcode, error.request_id) == (SIMPLELIST, None, None)
     assert "non-JSON" in error.errmsg
-    assert walker.counts == {"dept": 0, "user": 0, "role": 6, "role_members": 5}
+    assert walker.counts == {"dept": 0, "user": 0, "manager": 0, "role": 6, "role_members": 5}
 
 
 def test_empty_user_page_is_a_fetch_error_not_an_empty_department(org_url):
     """An empty HTTP 200 must never look like a department without people (the sync would archive them)."""
     control(org_url, "faults", {"path": USER_LIST, "body": "", "count": 1})
-    walker, _items = walk(make_client(org_url), departments=False, roles=False)
+    walker, _items = walk(make_client(org_url), departments=False, roles=False, managers=False)
 
     assert not walker.complete
     [error] = walker.errors
@@ -240,10 +259,10 @@ def test_empty_user_page_is_a_fetch_error_not_an_empty_department(org_url):
 
 def test_vanished_department_is_skipped(org_url):
     control(org_url, "faults", {"path": DEPT_GET, "errcode": 60003, "errmsg": "部门不存在", "after": 4})
-    walker, items = walk(make_client(org_url))
+    walker, items = walk(make_client(org_url), managers=False)
 
-    assert walker.complete and walker.errors == []
-    assert walker.counts == {"dept": 29, "user": 300, "role": 6, "role_members": 6}
+    assert walker.complete and walker.errors == [] and walker.out_of_scope == set()
+    assert walker.counts == {"dept": 29, "user": 300, "manager": 0, "role": 6, "role_members": 6}
 
 
 def test_bug_in_a_task_reaches_the_consumer(org_url):
@@ -261,7 +280,7 @@ def test_apis_run_concurrently(sandbox_factory):
     url = sandbox_factory("--users", 1000, "--departments", 60, "--roles", 6, "--latency-ms", 30, "--qps", 20)
     client = make_client(url)
     start = time.monotonic()
-    walker, items = walk(client)
+    walker, items = walk(client, managers=False)  # the managers lane: test_managers_lane_overlaps_the_others
     elapsed = time.monotonic() - start
 
     assert walker.complete and walker.counts["user"] == 1000 and walker.counts["dept"] == 60
@@ -295,3 +314,180 @@ def test_consumer_exception_stops_the_walk(org_url):
             raise RuntimeError("consumer failed")
     assert not walker.complete
     assert not [t for t in threading.enumerate() if t.name.startswith("dingtalk-directory")]
+
+
+# --- contacts scope (listsubid ignores it; department/get and user/list answer 50004) ---
+
+
+def in_scope(org, scope):
+    """Dept ids in ``scope``: granted, or below a granted department."""
+    parent = {dept["dept_id"]: dept.get("parent_id") for dept in org["departments"]}
+    granted = set(scope["authed_dept"])
+
+    def inside(dept_id):
+        while dept_id not in granted:
+            if dept_id == 1:
+                return False
+            dept_id = parent[dept_id]
+        return True
+
+    return {dept_id for dept_id in parent if inside(dept_id)}
+
+
+def test_out_of_scope_departments_are_reported_not_errors(org_url):
+    """Scope: the other top departments, and one sub-department C of top department D. The root, D and D's
+    other sub-departments are outside: the walk is complete, reports them, and lists the people of C."""
+    org = control(org_url, "org")
+    children = {}
+    for dept in org["departments"]:
+        children.setdefault(dept.get("parent_id"), []).append(dept["dept_id"])
+    top = children[1]
+    top_d = next(d for d in top if len(children.get(d, ())) >= 2)
+    sub_c = children[top_d][0]
+    scope = {"authed_dept": [d for d in top if d != top_d] + [sub_c], "authed_user": []}
+    control(org_url, "scope", scope)
+    inside = in_scope(org, scope)
+    outside = {dept["dept_id"] for dept in org["departments"]} - inside
+    assert {1, top_d, *children[top_d][1:]} <= outside and sub_c in inside
+    listed = {u["userid"] for u in active_users(org) if set(u["dept_id_list"]) & inside}
+    below_c = in_scope(org, {"authed_dept": [sub_c]})
+    assert any(set(u["dept_id_list"]) & below_c for u in active_users(org)), "people to list below C"
+    assert listed < {u["userid"] for u in active_users(org)}
+
+    client = fast_client(org_url)
+    walker, items = walk(client)
+
+    assert walker.complete and walker.errors == []
+    assert walker.out_of_scope == {str(d) for d in outside}
+    assert {item.key for item in by_kind(items, "dept")} == {str(d) for d in inside}
+    assert {item.key for item in by_kind(items, "user")} == listed  # people below C among them
+    assert {item.key for item in by_kind(items, "manager")} == listed
+    assert client.stats[LISTSUBID] == len(org["departments"])  # the tree is walked below D too
+    assert client.stats[DEPT_GET] == len(org["departments"])
+
+
+def test_generated_partial_scope_walks_complete(org_url):
+    control(org_url, "reset", {"users": 120, "departments": 20, "seed": 8, "out_of_scope": 5})
+    org, scope = control(org_url, "org"), control(org_url, "scope")["scope"]
+    walker, items = walk(fast_client(org_url))
+
+    outside = {dept["dept_id"] for dept in org["departments"]} - in_scope(org, scope)
+    assert len(outside) == 5 and walker.complete
+    assert walker.out_of_scope == {str(d) for d in outside}
+    # granted by name, their departments all outside the scope: in no user/list, read with user/get
+    [named] = scope["authed_user"]
+    [person] = [item for item in by_kind(items, "user") if item.key == named]
+    assert person.payload["userid"] == named and "manager_userid" not in person.payload
+    assert named in {item.key for item in by_kind(items, "manager")}
+
+
+def test_user_get_outside_scope_or_gone_is_not_an_error(org_url):
+    """A person who leaves the scope (50002) or the company (60121) between user/list and user/get."""
+    control(org_url, "faults", {"path": USER_GET, "errcode": 50002, "count": 2, "after": 10})
+    control(org_url, "faults", {"path": USER_GET, "errcode": 60121, "after": 20})
+    walker, items = walk(fast_client(org_url), departments=False, roles=False)
+
+    assert walker.complete and walker.errors == [] and walker.out_of_scope == set()
+    assert walker.counts["user"] == 300 and walker.counts["manager"] == 297
+    managers = {item.key for item in by_kind(items, "manager")}
+    assert managers < {item.key for item in by_kind(items, "user")}
+
+
+def test_failed_manager_read_makes_walk_incomplete(org_url):
+    control(org_url, "faults", {"path": USER_GET, "errcode": PERMISSION_DENIED, "after": 5})
+    control(org_url, "faults", {"path": USER_GET, "body": "<html>502</html>", "after": 50})
+    walker, items = walk(fast_client(org_url))
+
+    assert not walker.complete
+    denied, gateway = sorted(walker.errors, key=lambda error: error.errcode is None)
+    assert (denied.api, denied.errcode) == (USER_GET, PERMISSION_DENIED) and denied.request_id
+    assert (gateway.api, gateway.errcode, gateway.request_id) == (USER_GET, None, None)
+    users = {item.key for item in by_kind(items, "user")}
+    assert {denied.key, gateway.key} <= users
+    assert walker.counts == {"dept": 30, "user": 300, "manager": 298, "role": 6, "role_members": 6}
+
+
+def test_manager_items_name_managers_who_are_not_leaders_and_none(org_url):
+    org = control(org_url, "org")
+    walker, items = walk(fast_client(org_url), departments=False, roles=False)
+
+    leaders = {uid for dept in org["departments"] for uid in dept["dept_manager_userid_list"]}
+    managers = {item.key: item.payload["manager_userid"] for item in by_kind(items, "manager")}
+    assert walker.complete and len(managers) == 300
+    assert None in managers.values()  # user/get without manager_userid: no direct manager
+    assert {m for m in managers.values() if m} - leaders, "some direct managers lead no department"
+    users = {item.key: item.payload for item in by_kind(items, "user")}
+    assert not any("manager_userid" in payload for payload in users.values()), "user/list has no managers"
+
+
+def test_managers_need_users(org_url):
+    with pytest.raises(ValueError, match="users"):
+        DirectoryWalker(make_client(org_url), users=False, managers=True)
+
+
+class RecordingSession(requests.Session):
+    """Records (path, start, end) of every request, for counting what ran at the same time."""
+
+    def __init__(self):
+        super().__init__()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
+        self.mount("http://", adapter)
+        self.calls, self._lock = [], threading.Lock()
+
+    def request(self, method, url, *args, **kwargs):
+        start = time.monotonic()
+        try:
+            return super().request(method, url, *args, **kwargs)
+        finally:
+            with self._lock:
+                self.calls.append((urlsplit(url).path, start, time.monotonic()))
+
+    def spans(self, path):
+        return [(start, end) for called, start, end in self.calls if called == path]
+
+
+def most_at_once(spans):
+    edges = sorted([(start, 1) for start, _end in spans] + [(end, -1) for _start, end in spans])
+    running = peak = 0
+    for _time, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_managers_lane_overlaps_the_others(sandbox_factory):
+    """user/get (one call per person) is the busiest path: it starts with the first page of people, runs
+    on several threads next to the other lanes and the walk ends with it, so the walk takes about
+    user/get's calls / qps, not the sum over the paths."""
+    url = sandbox_factory("--users", 150, "--departments", 15, "--roles", 3, "--latency-ms", 30, "--qps", 20)
+    session = RecordingSession()
+    client = make_client(url, session=session)
+    start = time.monotonic()
+    walker, items = walk(client)
+    elapsed = time.monotonic() - start
+
+    assert walker.complete and walker.counts["manager"] == 150
+    gets, lists = session.spans(USER_GET), session.spans(USER_LIST)
+    paths = (LISTSUBID, DEPT_GET, USER_LIST, ROLE_LIST, SIMPLELIST)
+    others = [span for path in paths for span in session.spans(path)]
+    assert len(gets) >= 150  # more when a call was throttled and retried (timing jitter on a busy machine)
+    assert most_at_once(gets) >= 2, "the user/get lane runs on several threads"
+    assert sum(start < max(end for _s, end in lists) for start, _end in gets) >= 5, "it overlaps user/list"
+    assert min(start for start, _e in gets) < max(end for _s, end in others)
+    gets_span = max(end for _s, end in gets) - min(start for start, _e in gets)
+    print(f"\nelapsed {elapsed:.2f}s; user/get from first to last {gets_span:.2f}s; calls {client.stats}")
+    assert elapsed - gets_span < 0.25 * elapsed, "the walk lasts about as long as its user/get lane"
+
+
+def test_parents_are_placed_before_children_and_cycles_are_broken():
+    payloads = {
+        "3": {"parent_id": 2},
+        "2": {"parent_id": 1},
+        "1": {},
+        "8": {"parent_id": 9},
+        "9": {"parent_id": 8},
+    }
+    order, cycles = parents_first(payloads)
+    assert order.index("1") < order.index("2") < order.index("3")
+    assert set(order) == set(payloads)
+    assert len(cycles) == 1 and cycles[0] in {"8", "9"} and payloads[cycles[0]]["parent_id"] is None

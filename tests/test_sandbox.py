@@ -171,8 +171,10 @@ def test_generator_shape():
     assert 0.05 * len(active) < multi < 0.15 * len(active)
     assert sum(u.boss for u in active) == 1
     assert len({u.unionid for u in org.users.values()}) == len({u.mobile for u in org.users.values()}) == 2005
+    # direct managers: nearly everyone has one (not the boss, not a few others), never themself
     managed = [u for u in active if u.manager_userid]
-    assert len(managed) == len(active) - 1 and all(org.active_user(u.manager_userid) for u in managed)
+    assert 0.9 * len(active) < len(managed) < len(active) - 1
+    assert all(org.active_user(u.manager_userid) and u.manager_userid != u.userid for u in managed)
     sample = active[10]
     surnames = (
         "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
@@ -434,7 +436,10 @@ def test_mutations_are_reflected(sb):
     assert added["event"]["EventType"] == "user_add_org" and added["event"]["userId"] == ["new1"]
     assert "new1" in oapi(sb, "/topapi/user/listid", {"dept_id": 3}, tok)["result"]["userid_list"]
     changed = ctl(sb, "mutate", {"op": "update_user", "userid": "new1", "title": "架构师"})["event"]
-    assert changed["EventType"] == "user_modify_org" and changed["diffInfo"]["curr"] == {"position": "架构师"}
+    # diffInfo shows the documented fields, changed or not (KB EV/0086), and the changed others
+    assert changed["EventType"] == "user_modify_org"
+    assert changed["diffInfo"]["curr"] == {"name": "新人", "position": "架构师"}
+    assert changed["diffInfo"]["prev"] == {"name": "新人"}
     ctl(sb, "mutate", {"op": "move_user", "userid": "new1", "dept_id_list": [BIG]})
     user = oapi(sb, "/topapi/v2/user/get", {"userid": "new1"}, tok)["result"]
     assert user["title"] == "架构师" and user["dept_id_list"] == [BIG]
@@ -596,6 +601,51 @@ def test_oauth_login_chain(sb):
     assert bad.status_code == 400
 
 
+def test_oauth_login_by_an_account_outside_the_organisation(sb):
+    """Someone not in the organisation can scan (no exclusiveLogin) [KB:API/0019]; users/me answers their
+    profile, user/getbyunionid does not know them: 60121 [KB:API/0064]."""
+    outsider = ctl(sb, "outsiders", {"name": "外部访客", "mobile": "13900000000"})["outsider"]
+    assert outsider["unionid"] and ctl(sb, "outsiders")["outsiders"] == [outsider]
+    assert ctl(sb, "outsiders", {"name": "重复", "unionid": "un005"})["ok"] is False, "un005 is a member"
+    params = {
+        "redirect_uri": "http://odoo.test/cb",
+        "response_type": "code",
+        "client_id": APP_KEY,
+        "state": "s",
+    }
+    page = requests.get(f"{sb.url}/oauth2/auth", params=params, timeout=5).text
+    assert f'id="dt-outsider-{outsider["unionid"]}"' in page and 'name="unionid"' in page
+    for choose in ({"unionid": outsider["unionid"]}, None):
+        if choose is None:  # the control API's login_as takes an outsider's unionid too
+            ctl(sb, "config", {"login_as": outsider["unionid"]})
+        chosen = requests.get(
+            f"{sb.url}/oauth2/auth", params={**params, **(choose or {})}, allow_redirects=False, timeout=5
+        )
+        assert chosen.status_code == 302
+        code = parse_qs(urlsplit(chosen.headers["Location"]).query)["code"][0]
+        exchange = {
+            "clientId": APP_KEY,
+            "clientSecret": APP_SECRET,
+            "code": code,
+            "grantType": "authorization_code",
+        }
+        answer = requests.post(f"{sb.url}/v1.0/oauth2/userAccessToken", json=exchange, timeout=5).json()
+        assert answer["accessToken"] and "corpId" not in answer, "no organisation of this app was chosen"
+        me = requests.get(
+            f"{sb.url}/v1.0/contact/users/me", headers={"x-acs-dingtalk-access-token": answer["accessToken"]}
+        ).json()
+        assert (
+            me["unionId"] == outsider["unionid"]
+            and me["nick"] == "外部访客"
+            and me["mobile"] == "13900000000"
+        )
+        unknown = oapi(sb, "/topapi/user/getbyunionid", {"unionid": me["unionId"]})
+        assert unknown["errcode"] == 60121
+    ctl(sb, "config", {"login_as": None})
+    assert outsider in ctl(sb, "org")["outsiders"]
+    assert ctl(sb, "reset", {"org": ctl(sb, "org")})["ok"] and ctl(sb, "outsiders")["outsiders"] == [outsider]
+
+
 def test_inapp_auth_code_single_use(sb):
     code = ctl(sb, "auth_code", {"userid": "u003"})["code"]
     tok = token(sb)
@@ -632,3 +682,265 @@ def test_reset_generates(sb):
     assert counts["users"] == 30 and counts["departments"] == 5
     tok = token(sb)  # the app survives a reset
     assert oapi(sb, "/topapi/v2/department/listsubid", {"dept_id": 1}, tok)["errcode"] == 0
+
+
+# ----- contacts scope and direct managers ----------------------------------------------------------
+# Scope: KB API/0053 (auth/scopes), 0083 / 0065 (listsubid, listid not limited), 0062 (user/list 50004),
+# 0013 / 0161 (50002, 50004). Managers: KB API/0056 (manager_userid only when set), EV/0086 (diffInfo).
+LIST_FIELDS = {  # v2/user/list items: KB API/0062 and the SDK's OapiV2UserListResponse.ListUserResponse
+    *("userid", "unionid", "name", "avatar", "state_code", "mobile", "hide_mobile", "telephone"),
+    *("job_number", "title", "email", "org_email", "work_place", "remark", "dept_id_list", "dept_order"),
+    *("extension", "hired_date", "active", "admin", "boss", "leader", "exclusive_account"),
+    *("exclusive_account_type", "login_id"),
+}
+
+
+def test_contacts_scope_limits_get_and_list_not_listsubid_or_listid(sb):
+    assert ctl(sb, "scope") == {"ok": True, "scope": {"authed_dept": [1], "authed_user": []}}
+    assert ctl(sb, "scope", {"authed_dept": [3], "authed_user": ["u005"]})["ok"]
+    tok = token(sb)
+    assert oapi(sb, "/topapi/v2/department/listsubid", {"dept_id": 1}, tok)["result"]["dept_id_list"] == [BIG]
+    assert oapi(sb, "/topapi/v2/department/listsubid", {"dept_id": BIG}, tok)["result"]["dept_id_list"] == [3]
+    assert len(oapi(sb, "/topapi/user/listid", {"dept_id": BIG}, tok)["result"]["userid_list"]) == 250
+    for dept_id in (1, BIG):  # above the granted department: outside
+        answer = oapi(sb, "/topapi/v2/department/get", {"dept_id": dept_id}, tok)
+        assert (answer["errcode"], answer["errmsg"]) == (50004, "请求的部门id不在授权范围内")
+        listed = oapi(sb, "/topapi/v2/user/list", {"dept_id": dept_id, "cursor": 0, "size": 10}, tok)
+        assert listed["errcode"] == 50004 and listed["request_id"]
+    assert oapi(sb, "/topapi/v2/department/get", {"dept_id": 3}, tok)["result"]["name"] == "前端组"
+    listed = oapi(sb, "/topapi/v2/user/list", {"dept_id": 3, "cursor": 0, "size": 10}, tok)["result"]
+    assert [u["userid"] for u in listed["list"]] == ["u000"]
+    unknown = oapi(sb, "/topapi/v2/department/get", {"dept_id": 424242}, tok)
+    assert unknown["errcode"] == 60003  # an unknown department is unknown before it is out of scope
+    outside = oapi(sb, "/topapi/v2/user/get", {"userid": "u001"}, tok)
+    assert (outside["errcode"], outside["errmsg"]) == (50002, "请求的员工userid不在授权范围内")
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "u000"}, tok)["errcode"] == 0  # one dept in scope
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "u005"}, tok)["errcode"] == 0  # granted by name
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "gone"}, tok)["errcode"] == 60121  # left: not 50002
+    scopes = requests.get(f"{sb.url}/auth/scopes", params={"access_token": tok}, timeout=5).json()
+    assert scopes["errcode"] == 0
+    assert scopes["auth_org_scopes"] == {"authed_dept": [3], "authed_user": ["u005"]}
+    assert ctl(sb, "org")["scope"] == {"authed_dept": [3], "authed_user": ["u005"]}
+    assert Org.from_json(ctl(sb, "org")).scope() == {"authed_dept": [3], "authed_user": ["u005"]}
+    assert ctl(sb, "scope", {"authed_dept": [999]})["ok"] is False
+    assert ctl(sb, "scope", {"all": True})["scope"] == {"authed_dept": [1], "authed_user": []}
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "u001"}, tok)["errcode"] == 0
+
+
+def test_generated_scope_leaves_a_top_of_the_tree_out():
+    assert generate(users=300, departments=30, seed=5).scope() == {"authed_dept": [1], "authed_user": []}
+    org = generate(users=300, departments=30, seed=5, out_of_scope=6)
+    outside = {d for d in org.depts if not org.dept_in_scope(d)}
+    assert len(outside) == 6 and 1 in outside
+    assert all(org.depts[d]["parent_id"] in outside for d in outside - {1})  # a department in covers below
+    inside_below_outside = [d for d in org.depts if d not in outside and org.depts[d]["parent_id"] in outside]
+    assert sorted(inside_below_outside) == org.scope()["authed_dept"]
+    [named] = org.scope()["authed_user"]
+    assert set(org.users[named].dept_id_list) <= outside and org.user_in_scope(org.users[named])
+    staff = [u for u in org.users.values() if not u.left]
+    assert 0 < sum(not org.user_in_scope(u) for u in staff) < len(staff)
+    plain = generate(users=300, departments=30, seed=5)  # the rest of a seeded organisation is unchanged
+    assert [u.to_dict() for u in plain.users.values()] == [u.to_dict() for u in org.users.values()]
+
+
+def test_reset_with_out_of_scope(sb):
+    ctl(sb, "reset", {"users": 60, "departments": 12, "seed": 3, "out_of_scope": 4})
+    scope = ctl(sb, "scope")["scope"]
+    assert scope["authed_dept"] and 1 not in scope["authed_dept"]
+    assert oapi(sb, "/topapi/v2/department/get", {"dept_id": 1})["errcode"] == 50004
+    assert oapi(sb, "/topapi/v2/department/get", {"dept_id": scope["authed_dept"][0]})["errcode"] == 0
+
+
+def test_user_list_carries_only_its_documented_fields(sb):
+    ctl(sb, "reset", {"users": 80, "departments": 6, "seed": 2})
+    ctl(sb, "config", {"qps": 0})
+    org, tok = ctl(sb, "org"), token(sb)
+    for dept in org["departments"]:
+        page = oapi(sb, "/topapi/v2/user/list", {"dept_id": dept["dept_id"], "cursor": 0, "size": 100}, tok)
+        for item in page["result"]["list"]:
+            assert set(item) <= LIST_FIELDS, set(item) - LIST_FIELDS
+    managers = {u["userid"]: u.get("manager_userid") for u in org["users"]}
+    for userid, manager in managers.items():
+        person = oapi(sb, "/topapi/v2/user/get", {"userid": userid}, tok)["result"]
+        assert person.get("manager_userid") == manager  # left out when there is none
+    assert None in managers.values() and len(set(managers.values())) > 2
+
+
+def test_generated_direct_managers_are_not_always_the_department_leader():
+    org = generate(users=2000, departments=120, roles=5, seed=7)
+    staff = [u for u in org.users.values() if not u.left]
+    leaders = {u for d in org.depts.values() for u in d["dept_manager_userid_list"]}
+
+    def leads_one_of(manager, user):
+        return any(manager in org.depts[d]["dept_manager_userid_list"] for d in user.dept_id_list)
+
+    team_led = [u for u in staff if u.manager_userid and u.manager_userid not in leaders]
+    assert len(team_led) > 0.1 * len(staff)
+    assert all(not leads_one_of(u.manager_userid, u) for u in team_led)
+    assert 0.01 * len(staff) < sum(not u.manager_userid for u in staff) < 0.06 * len(staff)
+    for user in staff:  # no cycles: every chain of managers ends
+        seen, current = set(), user
+        while current.manager_userid:
+            assert current.userid not in seen
+            seen.add(current.userid)
+            current = org.users[current.manager_userid]
+
+
+def test_changing_and_removing_a_manager_pushes_user_modify_org(sb, receiver):
+    ctl(sb, "callback", {"url": receiver.url, "token": Receiver.TOKEN, "aes_key": Receiver.AES_KEY})
+    ctl(sb, "mutate", {"op": "update_user", "userid": "u007", "hired_date": 1_597_573_616_828})
+    set_to = ctl(sb, "mutate", {"op": "update_user", "userid": "u007", "manager_userid": "u001"})
+    diff = set_to["event"]["diffInfo"]
+    assert diff["userid"] == "u007" and diff["prev"] == {"name": "用户7", "hiredDate": "2020-08-16"}
+    assert diff["curr"] == {"name": "用户7", "hiredDate": "2020-08-16", "managerUserid": "u001"}
+    tok = token(sb)
+    assert oapi(sb, "/topapi/v2/user/get", {"userid": "u007"}, tok)["result"]["manager_userid"] == "u001"
+    removed = ctl(sb, "mutate", {"op": "update_user", "userid": "u007", "manager_userid": None})["event"]
+    assert removed["diffInfo"]["prev"]["managerUserid"] == "u001"
+    assert "managerUserid" not in removed["diffInfo"]["curr"]  # cleared: left out, like telephone in EV/0086
+    assert "manager_userid" not in oapi(sb, "/topapi/v2/user/get", {"userid": "u007"}, tok)["result"]
+    assert ctl(sb, "push_event", {"event": removed})["success"]
+    assert receiver.received[-1][1]["diffInfo"] == removed["diffInfo"]
+    for wrong in ("nobody", "u007", "gone"):  # unknown, themself, left
+        refused = ctl(sb, "mutate", {"op": "update_user", "userid": "u007", "manager_userid": wrong})
+        assert refused["ok"] is False
+
+
+# ----- failed pushes: retries, parking, get_call_back_failed_result (protocol §2.3, §9.6) -------------
+FAILED_PATH = "/call_back/get_call_back_failed_result"
+FAST = {"push_retry_delays": [0.05, 0.05], "failed_visible_after": 0}
+
+
+def closed_url():
+    """A callback URL nothing listens on: every push is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return "http://127.0.0.1:%d/dingtalk/callback" % sock.getsockname()[1]
+
+
+def pull_failed(sb, tok=None):
+    params = {"access_token": tok or token(sb)}
+    return requests.get(f"{sb.url}{FAILED_PATH}", params=params, timeout=5).json()
+
+
+def settled(sb, timeout=5):
+    """The sandbox's failed-push state once no retry is left to run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = ctl(sb, "failed")
+        if not state["scheduled"] or time.monotonic() > deadline:
+            return state
+        time.sleep(0.02)
+
+
+def test_failed_push_defaults_are_dingtalks(sb):
+    cfg = ctl(sb, "config")
+    assert cfg["push_retry_delays"] == [10.0, 30.0]  # KB API/0015: 10 s, then 30 s
+    assert cfg["failed_page_size"] == 200 and cfg["failed_visible_after"] == 180.0
+    assert ctl(sb, "config", {"failed_page_size": 0})["ok"] is False
+
+
+def test_refused_push_is_retried_then_parked_and_pulled_once(sb):
+    ctl(sb, "config", FAST)
+    cfg = {"url": closed_url(), "token": "T0ken", "aes_key": Receiver.AES_KEY, "auto_push": True}
+    ctl(sb, "callback", cfg)
+    answer = ctl(sb, "mutate", {"op": "update_user", "userid": "u001", "title": "总监"})
+    assert answer["push"][0]["success"] is False and "cannot reach" in answer["push"][0]["error"]
+    state = settled(sb)
+    assert state["counts"] == {"events": 1, "retries": 2, "parked": 1}
+    attempts = ctl(sb, "pushes")["pushes"]
+    assert [p["attempt"] for p in attempts] == [1, 2, 3]
+    assert [p["parked"] for p in attempts] == [False, False, True] and attempts[0]["retry_in"] == 0.05
+    assert len({p["payload"]["eventId"] for p in attempts}) == 1, "a retry sends the same event again"
+    assert attempts[1]["url"] != attempts[0]["url"], "with a fresh signature, timestamp and nonce"
+    pulled = pull_failed(sb)
+    assert pulled["errcode"] == 0 and pulled["has_more"] is False
+    assert pulled["failed_list"] == [
+        {
+            "user_modify_org": {"userid": ["u001"], "corpid": "dingsandboxcorp0001"},
+            "call_back_tag": "user_modify_org",
+            "event_time": attempts[0]["payload"]["EventTime"],
+        }
+    ]
+    assert pull_failed(sb)["failed_list"] == [], "each call forgets what it answered"
+    served = ctl(sb, "failed")
+    assert served["parked"] == [] and served["served"][0]["event_id"] == answer["event"]["eventId"]
+
+
+def test_a_retry_that_succeeds_is_not_parked(sb, receiver):
+    ctl(sb, "config", FAST)
+    real, failures = receiver.crypto.decrypt_request, [1]
+
+    def down_once(*args):  # the receiver refuses the first push (403), then works again
+        if failures[0]:
+            failures[0] -= 1
+            raise CallbackCryptoError("down")
+        return real(*args)
+
+    receiver.crypto.decrypt_request = down_once
+    cfg = {"url": receiver.url, "token": Receiver.TOKEN, "aes_key": Receiver.AES_KEY, "auto_push": True}
+    ctl(sb, "callback", dict(cfg, dialect="pascal"))
+    first = ctl(sb, "mutate", {"op": "add_dept", "name": "新部门", "parent_id": 1})["push"][0]
+    assert first["success"] is False and first["status"] == 403
+    state = settled(sb)
+    assert state["counts"] == {"events": 1, "retries": 1, "delivered_retry": 1} and state["parked"] == []
+    assert receiver.received[-1][1] == first["payload"], "the retry is the same payload"
+    pulled = pull_failed(sb)
+    assert (pulled["failed_list"], pulled["has_more"]) == ([], False)
+
+
+def test_failed_list_pages_of_page_size_and_entry_shapes(sb):
+    ctl(sb, "config", {"failed_visible_after": 0, "failed_page_size": 2})
+    role = {"EventType": "label_user_change", "userIdList": ["u003"], "labelIdList": [20], "action": "add"}
+    joined = {"EventType": "user_add_org", "userId": ["u002"], "timeStamp": "1700000000001"}
+    entries = [
+        ctl(sb, "failed", {"event": joined}),
+        ctl(sb, "failed", {"event": {"EventType": "org_dept_remove", "DeptId": [3]}, "dialect": "pascal"}),
+        ctl(sb, "failed", {"event": role}),
+    ]
+    assert entries[0]["entry"] == {
+        "user_add_org": {"userid": ["u002"], "corpid": "dingsandboxcorp0001"},
+        "call_back_tag": "user_add_org",
+        "event_time": 1700000000001,
+    }
+    assert entries[1]["entry"]["org_dept_remove"] == {"deptid": [3], "corpid": "dingsandboxcorp0001"}
+    assert entries[2]["entry"]["label_user_change"]["roleLabelChange"] == {
+        "userIdList": ["u003"],
+        "labelIdList": [20],
+        "action": "add",
+    }
+    tok = token(sb)
+    first, second = pull_failed(sb, tok), pull_failed(sb, tok)
+    assert (len(first["failed_list"]), first["has_more"]) == (2, True)
+    assert (len(second["failed_list"]), second["has_more"]) == (1, False)
+    assert first["failed_list"] + second["failed_list"] == [e["entry"] for e in entries]
+
+
+def test_parked_events_wait_before_they_can_be_pulled(sb):
+    ctl(sb, "config", {"failed_visible_after": 60})
+    ctl(sb, "failed", {"event": {"EventType": "user_leave_org", "userId": ["u004"]}})
+    assert pull_failed(sb)["failed_list"] == [] and ctl(sb, "failed")["parked"][0]["visible"] is False
+    ctl(sb, "config", {"failed_visible_after": 0})  # applies to events parked from now on
+    assert pull_failed(sb)["failed_list"] == []
+
+
+def test_failed_list_needs_a_token_and_reset_forgets_it(sb):
+    assert requests.get(f"{sb.url}{FAILED_PATH}", timeout=5).json()["errcode"] == 41001
+    ctl(sb, "config", {"failed_visible_after": 0})
+    ctl(sb, "failed", {"event": {"EventType": "user_add_org", "userId": ["u005"]}})
+    ctl(sb, "reset", {"org": small_org()})
+    assert ctl(sb, "failed")["parked"] == [] and pull_failed(sb)["failed_list"] == []
+
+
+def test_test_pushes_are_retried_only_when_asked(sb):
+    ctl(sb, "config", FAST)
+    ctl(sb, "callback", {"url": closed_url(), "token": "T0ken", "aes_key": Receiver.AES_KEY})
+    event = {"EventType": "user_add_org", "userId": ["u006"]}
+    assert ctl(sb, "push_event", {"event": event})["success"] is False
+    assert ctl(sb, "push_event", {"event": event, "retry": True, "tamper": "signature"})["success"] is False
+    assert ctl(sb, "push_event", {"event": {"EventType": "check_url"}, "retry": True})["success"] is False
+    assert settled(sb)["counts"] == {}, "a one-off push, a tampered one and the URL check are not retried"
+    ctl(sb, "push_event", {"event": event, "retry": True})
+    assert settled(sb)["counts"] == {"events": 1, "retries": 2, "parked": 1}

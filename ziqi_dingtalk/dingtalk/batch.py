@@ -1,10 +1,12 @@
 """One batch of DingTalk events reads what it needs once, concurrently, within a time budget (plain Python:
 HTTP in a small bounded pool, no database)."""
 
+import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import errors as dt_errors
+from .client import USER_LIST_MAX
 
 PREFETCH_WORKERS = 8
 
@@ -28,7 +30,6 @@ class BatchClient:
         self._client = client
         self.deadline = deadline
         self._memo = {}
-        self._listed = set()  # userids whose payload came from user/list (which may lack manager_userid)
 
     def _outcome(self, fetch):
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -60,7 +61,6 @@ class BatchClient:
                 found.update(value)
         for userid, payload in found.items():
             self._memo[("user", userid)] = (True, payload)
-            self._listed.add(userid)
         # not in the department Odoo knew (moved, left, or the list failed): read them one by one
         self._run({("user", u): (lambda u=u: self._client.user_get(u)) for u in through_list - set(found)})
 
@@ -91,12 +91,9 @@ class BatchClient:
         return value
 
     def user_get(self, userid):
-        """A person's payload: user/get's answer, or their entry in user/list (see ``from_list``)."""
+        """A person's payload: user/get's answer (with ``manager_userid``, empty for none), or their entry in
+        user/list (without it: the list does not show managers)."""
         return dict(self._once(("user", userid), lambda: self._client.user_get(userid)))
-
-    def from_list(self, userid):
-        """True when ``user_get(userid)`` came from user/list, which may not carry manager_userid."""
-        return userid in self._listed
 
     def departments_read(self):
         """Ids of the departments DingTalk returned in this batch (the events' and their new parents)."""
@@ -110,3 +107,24 @@ class BatchClient:
 
     def iter_role_members(self, role_id):
         return iter(self._once(("members", role_id), lambda: list(self._client.iter_role_members(role_id))))
+
+
+def plan_list_reads(user_gets, placements):
+    """Which people of a batch to read through the user/list of the department Odoo knows them in, so that
+    a burst of people events uses both quotas (user/get: one call per person; user/list: one call per
+    USER_LIST_MAX members of the department, 20 calls/s each). ``user_gets``: people the batch reads;
+    ``placements``: ``(userid, dept_id, members of that department)`` rows of the people who may be read
+    that way. Whole departments are taken, cheapest first, as long as that lowers the larger of the two
+    call counts. Returns dept_id (int) → userids."""
+    groups, pages = collections.defaultdict(set), {}
+    for userid, dept_key, members in placements:
+        if not str(dept_key).isdigit():
+            continue
+        groups[int(dept_key)].add(userid)
+        pages[int(dept_key)] = max(1, -(-members // USER_LIST_MAX))
+    gets, lists, plan = user_gets, 0, {}
+    for dept in sorted(groups, key=lambda d: (pages[d] / len(groups[d]), d)):
+        if max(gets - len(groups[dept]), lists + pages[dept]) < max(gets, lists):
+            gets, lists = gets - len(groups[dept]), lists + pages[dept]
+            plan[dept] = groups[dept]
+    return plan

@@ -26,6 +26,7 @@ from .ratelimit import LimiterBusy, RateLimiter
 _logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
+TOKEN_PATH = "/v1.0/oauth2/accessToken"  # the app access token (protocol §3.1)
 REFRESH_MARGIN = 300  # seconds before DingTalk's expiry at which the token is replaced
 # The limiter window is 10% longer than DingTalk's 1 s so network jitter never lets the server see qps+1.
 LIMIT_PERIOD = 1.1
@@ -119,6 +120,39 @@ class MemoryTokenStore(TokenStore):
     def clear(self):
         with self._lock:
             self._value = None
+
+
+class OwnerThreadStore(TokenStore):
+    """A store that may only be used by the thread that made it (one holding a database cursor), seen by
+    other threads (a pool doing HTTP) through a copy in memory: what they fetch stays in that copy, so no
+    thread but the owner ever touches the store behind it. DingTalk answers a token request with the
+    current token while it is valid, so a token fetched in a pool thread and never stored costs nothing."""
+
+    def __init__(self, store):
+        self._store = store
+        self._owner = threading.get_ident()
+        self._copy = MemoryTokenStore()
+
+    def _mine(self):
+        return threading.get_ident() == self._owner
+
+    def get(self):
+        if not self._mine():
+            return self._copy.get()
+        value = self._store.get()
+        if value:
+            self._copy.set(*value)
+        return value
+
+    def set(self, token, expires_at):
+        self._copy.set(token, expires_at)
+        if self._mine():
+            self._store.set(token, expires_at)
+
+    def clear(self):
+        self._copy.clear()
+        if self._mine():
+            self._store.clear()
 
 
 def _new_session():
@@ -276,7 +310,7 @@ class DingTalkClient:
 
     @property
     def stats(self):
-        """HTTP requests made per API path (retries and gettoken included)."""
+        """HTTP requests made per API path (retries and token requests included)."""
         with self._stats_lock:
             return dict(self._stats)
 
@@ -287,7 +321,7 @@ class DingTalkClient:
     # --- access token ---
 
     def access_token(self, force=False):
-        """The app access token: from memory or the store, or fetched with gettoken when missing or nearly
+        """The app access token: from memory or the store, or fetched (_fetch_token) when missing or nearly
         expired. The store is read only when this client has no valid token of its own, so a shared (database)
         store costs one read per client, not one per call."""
         if force:
@@ -314,12 +348,20 @@ class DingTalkClient:
             return self._fetch_token()
 
     def _fetch_token(self):
-        params = {"appkey": self.app_key, "appsecret": self._app_secret}
-        body = self._call("oapi", "GET", "/gettoken", params=params, token=False)
-        token = body.get("access_token")
+        """POST /v1.0/oauth2/accessToken {appKey, appSecret} -> {accessToken, expireIn} (protocol §3.1, §9.7):
+        exempt from the monthly API quota, unlike oapi /gettoken; the token works on both API families.
+        A wrong key or secret answers 400 invalidClientIdOrSecret -> CredentialsError."""
+        body = self._call(
+            "api",
+            "POST",
+            TOKEN_PATH,
+            json={"appKey": self.app_key, "appSecret": self._app_secret},
+            token=False,
+        )
+        token = body.get("accessToken")
         if not token:
-            raise TransportError("DingTalk /gettoken answer has no access_token", api="/gettoken")
-        expires_in = int(body.get("expires_in") or 7200)
+            raise TransportError(f"DingTalk {TOKEN_PATH} answer has no accessToken", api=TOKEN_PATH)
+        expires_in = int(body.get("expireIn") or 7200)
         expires_at = self._clock() + expires_in - min(REFRESH_MARGIN, expires_in // 10)
         self.token_store.set(token, expires_at)
         self._token = (token, expires_at)
@@ -446,6 +488,11 @@ class DingTalkClient:
 
     # --- single contacts calls (return the ``result`` part) ---
 
+    def auth_scopes(self):
+        """The app's contacts scope (通讯录权限范围): ``{"authed_dept": [dept_id], "authed_user": [userid]}``
+        (``GET /auth/scopes``, [KB:API/0053]); the whole organisation is ``authed_dept: [1]``."""
+        return self.oapi("/auth/scopes", method="GET").get("auth_org_scopes") or {}
+
     def department_listsubid(self, dept_id=1):
         """Ids of the direct sub-departments of ``dept_id``."""
         return self._result("/topapi/v2/department/listsubid", {"dept_id": dept_id}).get("dept_id_list", [])
@@ -459,7 +506,11 @@ class DingTalkClient:
         return self._result("/topapi/v2/department/get", _compact(dept_id=dept_id, language=language))
 
     def user_get(self, userid, language=None):
-        return self._result("/topapi/v2/user/get", _compact(userid=userid, language=language))
+        """A person's details. DingTalk leaves ``manager_userid`` out when the person has no direct manager;
+        the answer always has it here (empty for none), unlike a topapi/v2/user/list entry, which never
+        shows managers (protocol §9.2)."""
+        result = self._result("/topapi/v2/user/get", _compact(userid=userid, language=language))
+        return {**result, "manager_userid": result.get("manager_userid") or ""}
 
     def user_listid(self, dept_id):
         """Userids directly in ``dept_id``."""
@@ -472,6 +523,15 @@ class DingTalkClient:
     def role_getrole(self, role_id):
         """``{name, groupId}`` of a role (top-level ``role`` key, no ``result``)."""
         return self.oapi("/topapi/role/getrole", {"roleId": role_id}).get("role") or {}
+
+    # --- event subscription ---
+
+    def get_call_back_failed_result(self):
+        """One page of the pushes DingTalk gave up on after its retries (protocol §2.3): the whole body,
+        ``{"failed_list": [...] (at most 200), "has_more": bool}``. DingTalk forgets what it answered, at the
+        latest on the next call: store a page before asking for the next. An error answer returned nothing,
+        so it is retried like any call; a timeout is not (the answer may be lost with what it held)."""
+        return self.oapi("/call_back/get_call_back_failed_result", method="GET")
 
     # --- login ---
 

@@ -1,10 +1,15 @@
-"""Concurrent read of a whole DingTalk organisation (departments, users, roles) for a full sync.
+"""Concurrent read of a whole DingTalk organisation (departments, users, their direct managers, roles) for a
+full sync.
 
 Threads here only make HTTP calls through one (thread-safe) :class:`~.client.DingTalkClient`; results go
 through a bounded queue to the consumer, which iterates in its own thread (for Odoo: the one holding the
 cursor). Each API path is a *lane* with its own share of the pool, so threads waiting for one path's
 rate limiter never hold up another path: the walk takes about max(calls per path) / qps seconds, not
 the sum. The client counts the calls per path (``client.stats``).
+
+Direct managers (直属主管) are only in topapi/v2/user/get, never in v2/user/list (protocol §4, §9.2): one
+user/get per person, the busiest lane, so manager items come last. Contacts scope (通讯录权限范围, §9.3):
+listsubid ignores it; department/get and user/list answer 50004 outside it, user/get 50002.
 """
 
 import collections
@@ -16,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .client import USER_LIST_MAX
-from .errors import APIError, NotFound, TransportError
+from .errors import DEPT_OUTSIDE_SCOPE, USER_OUTSIDE_SCOPE, APIError, NotFound, TransportError
 
 _logger = logging.getLogger(__name__)
 
@@ -24,9 +29,15 @@ ROOT_DEPT_ID = 1
 LISTSUBID = "/topapi/v2/department/listsubid"
 DEPT_GET = "/topapi/v2/department/get"
 USER_LIST = "/topapi/v2/user/list"
+USER_GET = "/topapi/v2/user/get"
+AUTH_SCOPES = "/auth/scopes"
 ROLE_LIST = "/topapi/role/list"
 ROLE_MEMBERS = "/topapi/role/simplelist"
-KINDS = ("dept", "user", "role", "role_members")
+KINDS = ("dept", "user", "manager", "role", "role_members")
+# Answers that do not fail the walk: the department or person vanished meanwhile (NotFound: 60003, 60121,
+# 33012) or is outside the app's contacts scope (50004 on a department, 50002 on a person).
+_VANISHED_OK = frozenset({LISTSUBID, DEPT_GET, USER_LIST, USER_GET})
+_OUTSIDE_SCOPE = {DEPT_GET: DEPT_OUTSIDE_SCOPE, USER_LIST: DEPT_OUTSIDE_SCOPE, USER_GET: USER_OUTSIDE_SCOPE}
 _DONE = object()  # end of the walk (queue sentinel)
 _PUT_POLL = 0.1  # seconds between checks of the stop flag while the queue is full
 
@@ -36,8 +47,10 @@ class Item:
     """One thing read from DingTalk.
 
     ``kind`` / ``key`` / ``payload``: ``dept`` / dept_id (str) / the department/get result; ``user`` /
-    userid / the user object of topapi/v2/user/list; ``role`` / role id (str) / ``{id, name, group_id,
-    group_name}``; ``role_members`` / role id (str) / ``{role_id, userids}`` (the complete member list).
+    userid / the user object of topapi/v2/user/list; ``manager`` / userid / ``{"manager_userid": userid
+    or None}`` from topapi/v2/user/get (None: user/get answered without one, DingTalk's way of saying the
+    person has no direct manager); ``role`` / role id (str) / ``{id, name, group_id, group_name}``;
+    ``role_members`` / role id (str) / ``{role_id, userids}`` (the complete member list).
     """
 
     kind: str
@@ -66,40 +79,64 @@ class DirectoryWalker:
     """Iterate over every department, user and role of the organisation, fetched concurrently.
 
     ``for item in DirectoryWalker(client): ...`` yields :class:`Item` objects in completion order, each
-    user once. Afterwards ``complete`` is True only when every call succeeded (a department that vanished
-    during the walk, DingTalk 60003, is skipped without harm); ``errors`` lists the :class:`FetchError`
-    of the others and ``counts`` the items yielded per kind. Closing the iterator early stops the walk.
+    user and each manager item once. Afterwards ``complete`` is True only when every call succeeded; these
+    answers are not failures: a department or person that vanished during the walk (60003; user/get 60121,
+    33012: no manager item), a department outside the app's contacts scope (50004 on department/get or
+    user/list: nothing yielded for it, its id in ``out_of_scope``, the tree below it still walked) and a
+    person outside it (user/get 50002: no manager item). ``errors`` lists the :class:`FetchError` of the
+    others and ``counts`` the items yielded per kind. Closing the iterator early stops the walk.
+
+    ``managers`` (default: ``users``; needs ``users``) reads user/get for every person listed. ``workers``
+    threads are shared evenly by the lanes (one per API path), the user/get lane getting the leftovers.
     """
 
-    def __init__(self, client, *, departments=True, users=True, roles=True, workers=12, language="zh_CN"):
+    def __init__(
+        self, client, *, departments=True, users=True, roles=True, managers=None, workers=12, language="zh_CN"
+    ):
+        managers = users if managers is None else managers
+        if managers and not users:
+            raise ValueError("managers=True needs users=True: the people to read are those user/list gives")
         self.client = client
         self.departments = departments
         self.users = users
         self.roles = roles
+        self.managers = bool(managers)
         self.workers = max(1, workers)
         self.language = language
         self.complete = False
         self.errors = []
         self.counts = dict.fromkeys(KINDS, 0)
+        self.out_of_scope = set()  # dept ids (str) that department/get or user/list answered 50004 for
 
     # --- consumer side (caller's thread) ---
 
     def __iter__(self):
         self.complete, self.errors, self.counts = False, [], dict.fromkeys(KINDS, 0)
-        lanes = 1 + sum(map(bool, (self.departments, self.users, self.roles)))  # "tree" is always walked
+        self.out_of_scope = set()
         self._results = queue.Queue(maxsize=4 * self.workers)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._pending = 0
         self._waiting = collections.defaultdict(collections.deque)
         self._running = collections.Counter()
-        self._lane_cap = max(1, self.workers // lanes)
+        self._lane_caps = self._caps()
+        self._listed = set()  # userids whose user/get is scheduled (managers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dingtalk-directory")
         try:
             yield from self._consume()
         finally:
             self._stop.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _caps(self):
+        """Threads per lane: ``workers`` shared evenly, the leftovers to the managers lane (the busiest)."""
+        wanted = ("dept", self.departments), ("users", self.users), ("managers", self.managers)
+        lanes = ["tree", *(lane for lane, on in wanted if on), *(["roles"] if self.roles else [])]
+        share = max(1, self.workers // len(lanes))
+        caps = dict.fromkeys(lanes, share)
+        if self.managers:
+            caps["managers"] += max(0, self.workers - share * len(lanes))
+        return caps
 
     def _consume(self):
         seen_users = set()
@@ -121,16 +158,20 @@ class DirectoryWalker:
                     self.counts[item.kind] += 1
                     yield item
         self.complete = not self.errors
+        if self.out_of_scope:
+            _logger.info(
+                "DingTalk directory: %d departments outside the app's contacts scope", len(self.out_of_scope)
+            )
 
     # --- scheduling (any thread) ---
 
     def _submit(self, lane, task, *args):
-        """Run ``task(*args)`` in ``lane``: at most ``_lane_cap`` threads per lane, the rest wait in line."""
+        """Run ``task(*args)`` in ``lane``: at most ``_lane_caps[lane]`` threads, the rest wait in line."""
         if self._stop.is_set():
             return
         with self._lock:
             self._pending += 1
-            if self._running[lane] >= self._lane_cap:
+            if self._running[lane] >= self._lane_caps[lane]:
                 self._waiting[lane].append((task, args))
                 return
             self._running[lane] += 1
@@ -166,25 +207,33 @@ class DirectoryWalker:
                 continue
         return False
 
-    def _call(self, api, key, fetch, *, vanished_ok=False):
+    def _call(self, api, key, fetch):
         """``fetch()``, or None when it failed (see :meth:`_record`)."""
         try:
             return fetch()
         except (APIError, TransportError) as error:
-            self._record(api, key, error, vanished_ok)
+            self._record(api, key, error)
             return None
 
-    def _guarded(self, api, key, iterator, *, vanished_ok=False):
+    def _guarded(self, api, key, iterator):
         """The items of ``iterator`` until it ends or fails (see :meth:`_record`)."""
         try:
             yield from iterator
         except (APIError, TransportError) as error:
-            self._record(api, key, error, vanished_ok)
+            self._record(api, key, error)
 
-    def _record(self, api, key, error, vanished_ok):
-        """Queue a FetchError, unless the department vanished meanwhile (NotFound) and ``vanished_ok``."""
-        if not (vanished_ok and isinstance(error, NotFound)):
-            self._put(FetchError.from_exception(api, key, error))
+    def _record(self, api, key, error):
+        """Queue a FetchError, unless the answer only says that the department or person vanished meanwhile
+        or is outside the app's contacts scope (a department's id then goes to ``out_of_scope``)."""
+        if api in _VANISHED_OK and isinstance(error, NotFound):
+            return
+        if api in _OUTSIDE_SCOPE and getattr(error, "errcode", None) == _OUTSIDE_SCOPE[api]:
+            if api != USER_GET:
+                _logger.debug("DingTalk directory: department %s is outside the contacts scope", key)
+                with self._lock:
+                    self.out_of_scope.add(str(key))
+            return
+        self._put(FetchError.from_exception(api, key, error))
 
     # --- tasks (pool threads) ---
 
@@ -192,13 +241,15 @@ class DirectoryWalker:
         """First task: every other one descends from it, so the pending count only reaches 0 at the end."""
         if self.roles:
             self._submit("roles", self._list_roles)
+        if self.users:
+            self._submit("tree", self._read_granted_people)
         self._schedule_dept(ROOT_DEPT_ID)
         self._walk_dept(ROOT_DEPT_ID)
 
     def _walk_dept(self, dept_id):
         """List the children of ``dept_id`` and schedule the work for each of them."""
         fetch = functools.partial(self.client.department_listsubid, dept_id)
-        for child in self._call(LISTSUBID, dept_id, fetch, vanished_ok=True) or ():
+        for child in self._call(LISTSUBID, dept_id, fetch) or ():
             self._submit("tree", self._walk_dept, child)
             self._schedule_dept(child)
 
@@ -210,16 +261,46 @@ class DirectoryWalker:
 
     def _get_dept(self, dept_id):
         fetch = functools.partial(self.client.department_get, dept_id, self.language)
-        dept = self._call(DEPT_GET, dept_id, fetch, vanished_ok=True)
+        dept = self._call(DEPT_GET, dept_id, fetch)
         if dept is not None:
             self._put([Item("dept", str(dept_id), dept)])
 
     def _list_users(self, dept_id):
-        """Page through the direct members of ``dept_id``, queueing each page as it arrives."""
+        """Page through the direct members of ``dept_id``, queueing each page as it arrives and scheduling
+        user/get for the people not listed before (managers)."""
         users = self.client.iter_user_list(dept_id, language=self.language)
-        for page in self._guarded(USER_LIST, dept_id, _pages(users, USER_LIST_MAX), vanished_ok=True):
+        for page in self._guarded(USER_LIST, dept_id, _pages(users, USER_LIST_MAX)):
             if not self._put([Item("user", user["userid"], user) for user in page]):
                 return
+            if self.managers:
+                for userid in self._newly_listed(user["userid"] for user in page):
+                    self._submit("managers", self._get_manager, userid)
+
+    def _newly_listed(self, userids):
+        with self._lock:
+            new = [userid for userid in dict.fromkeys(userids) if userid not in self._listed]
+            self._listed.update(new)
+        return new
+
+    def _read_granted_people(self):
+        """People granted to the app by name (``authed_user`` of its contacts scope): one whose departments
+        are all outside the scope is in no user/list the app may read, so each is read with user/get."""
+        scope = self._call(AUTH_SCOPES, "", self.client.auth_scopes)
+        for userid in self._newly_listed((scope or {}).get("authed_user") or ()):
+            self._submit("managers", self._get_person, userid)
+
+    def _get_person(self, userid):
+        """Queue a person read with user/get (their user item, then their manager item)."""
+        person = self._call(USER_GET, userid, functools.partial(self.client.user_get, userid, self.language))
+        if person is not None:
+            manager = person.pop("manager_userid", None) or None
+            self._put([Item("user", userid, person), Item("manager", userid, {"manager_userid": manager})])
+
+    def _get_manager(self, userid):
+        """Queue the direct manager of ``userid`` (user/get leaves manager_userid out when there is none)."""
+        person = self._call(USER_GET, userid, functools.partial(self.client.user_get, userid, self.language))
+        if person is not None:
+            self._put([Item("manager", userid, {"manager_userid": person.get("manager_userid") or None})])
 
     def _list_roles(self):
         """Queue every role (role groups flattened) and schedule the member list of each."""
@@ -260,3 +341,25 @@ def _role_item(group, role):
         "group_name": group.get("name"),
     }
     return Item("role", str(role["id"]), payload)
+
+
+def parents_first(payloads):
+    """Department keys of ``payloads`` (department/get answers keyed by dept_id) ordered so that a parent
+    comes before its children (DingTalk may list them the other way round), and the keys whose parent was
+    dropped to break a cycle, which DingTalk should never send (their payload's parent_id is set to None)."""
+    ordered, placed, cycles = [], set(), []
+
+    def place(key, trail):
+        if key in placed or key not in payloads:
+            return
+        if key in trail:
+            cycles.append(key)
+            payloads[key] = dict(payloads[key], parent_id=None)
+            return
+        place(str(payloads[key].get("parent_id") or ""), trail | {key})
+        placed.add(key)
+        ordered.append(key)
+
+    for key in sorted(payloads):
+        place(key, frozenset())
+    return ordered, cycles

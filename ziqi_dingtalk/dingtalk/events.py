@@ -6,6 +6,7 @@ the current docs use camelCase (``userId``, ``deptId``, ``timeStamp``, ``EventTi
 """
 
 import dataclasses
+import hashlib
 import json
 
 from .errors import EventError
@@ -104,3 +105,77 @@ def parse_stream_event(headers, data):
         corp_id=headers.get("eventCorpId"),
         timestamp=headers.get("eventBornTime"),
     )
+
+
+# --- pushes DingTalk gave up on (protocol §2.3): call_back/get_call_back_failed_result ---
+
+# where an entry of ``failed_list`` may nest its data: role events, approval events, other callbacks
+# [KB:API/0015-obtain-the-event-list-of-failed-push-messages]
+_FAILED_NESTED = ("roleLabelChange", "bpmsCallBackData", "callbackData")
+# the times an event carries: a push's EventTime (current docs) or TimeStamp/timeStamp, an entry's event_time
+_TIME_KEYS = ("event_time", "EventTime", "TimeStamp", "timeStamp")
+
+
+def _nested(value):
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_failed_event(entry):
+    """Build an :class:`Event` from one ``failed_list`` entry: ``{"<call_back_tag>": {"userid": [...],
+    "corpid": ...}, "call_back_tag": ..., "event_time": ms}``, role data nested under ``roleLabelChange``
+    (JSON object or text). It has no eventId: ``event_id`` is None, and :func:`fingerprints` names it."""
+    entry = _load(entry)
+    kind = entry.get("call_back_tag")
+    if not kind or not isinstance(kind, str):
+        raise EventError("failed-push entry has no call_back_tag")
+    body = _nested(entry.get(kind))
+    data = {}
+    for key in _FAILED_NESTED:
+        data.update(_nested(body.get(key)))
+    data.update({key: value for key, value in body.items() if key not in _FAILED_NESTED})
+    return Event(
+        type=kind,
+        corp_id=_first(data, "corpid", "CorpId", "corpId"),
+        user_ids=tuple(
+            str(u) for u in _as_list(_first(data, "userid", "UserId", "userId", "userIdList", "UserIdList"))
+        ),
+        dept_ids=_int_ids(_first(data, "deptid", "DeptId", "deptId", "dept_id")),
+        label_ids=_int_ids(_first(data, "labelIdList", "LabelIdList")),
+        timestamp=_timestamp(entry.get("event_time")),
+        raw=entry,
+    )
+
+
+def fingerprints(event):
+    """Names of ``event`` that a push and the same event pulled from the failed list share: its type, ids
+    and time. A failed-list entry has no eventId, only ``event_time``, and which of a push's times it
+    repeats is not documented (``EventTime``, else ``TimeStamp``/``timeStamp``): one name per time the
+    payload carries. Two events are the same when their sets meet."""
+    stamps = {_timestamp(event.raw.get(key)) for key in _TIME_KEYS} - {None}
+    base = [
+        event.type,
+        sorted(map(str, event.user_ids)),
+        sorted(map(str, event.dept_ids)),
+        sorted(map(str, event.label_ids)),
+    ]
+    return {
+        hashlib.sha1(json.dumps([*base, stamp]).encode()).hexdigest() for stamp in stamps or {event.timestamp}
+    }
+
+
+def manager_changes(diff_info):
+    """userid → direct manager ("" for none) that a user_modify_org ``diffInfo`` shows: ``prev`` and
+    ``curr`` carry ``managerUserid`` when the person has one, changed or not; in ``prev`` only when it was
+    removed [KB:EV/0086] (protocol §9.2)."""
+    diffs = diff_info if isinstance(diff_info, list) else [diff_info] if isinstance(diff_info, dict) else []
+    changes = {}
+    for diff in diffs:
+        prev, curr = diff.get("prev") or {}, diff.get("curr") or {}
+        if diff.get("userid") and ("managerUserid" in curr or "managerUserid" in prev):
+            changes[str(diff["userid"])] = str(curr.get("managerUserid") or "")
+    return changes
