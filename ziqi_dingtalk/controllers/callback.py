@@ -5,7 +5,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from odoo import http
 from odoo.http import request
 
-from ..models.ziqi_dingtalk_event import CallbackRefused
+from ..models.ziqi_dingtalk_callback import CallbackRefused
 
 _logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class DingTalkCallbackController(http.Controller):
         httprequest = request.httprequest
         try:
             answer = (
-                request.env["ziqi.dingtalk.event"]
+                request.env["ziqi.dingtalk.callback"]
                 .sudo()
                 ._receive_http(httprequest.args, self._callback_body(httprequest), company_id)
             )

@@ -75,6 +75,10 @@ def login_error_message(code):
             "Your DingTalk account is not linked to a user of this Odoo. Ask your administrator to sync you."
         ),
         "archived": env._("Your Odoo account is archived. Ask your administrator."),
+        "not_member": env._(
+            "Your DingTalk account is not a member of this company's DingTalk organisation. Sign in with "
+            "the DingTalk account of your work, or ask your administrator to add you to the organisation."
+        ),
         "corp": env._("This DingTalk organisation is not the one connected to this Odoo."),
         "failed": env._("DingTalk could not confirm who you are. Please try again."),
         "config": env._("Sign-in with DingTalk is not configured."),

@@ -6,8 +6,8 @@ class HrDepartment(models.Model):
 
     dingtalk_id = fields.Char("DingTalk Department Id", copy=False, index=True, readonly=True)
     dingtalk_order = fields.Integer("DingTalk Order", copy=False, readonly=True)
-    dingtalk_manager_userids = fields.Char(
-        "DingTalk Managers", copy=False, readonly=True, help="dept_manager_userid_list, comma-separated."
+    dingtalk_manager_userids = fields.Json(
+        "DingTalk Managers", copy=False, readonly=True, help="DingTalk's dept_manager_userid_list: userids."
     )
 
     _sql_constraints = [
@@ -24,5 +24,5 @@ class HrDepartment(models.Model):
         return {
             "name": (payload.get("name") or "").strip() or str(payload["dept_id"]),
             "dingtalk_order": int(payload.get("order") or 0),
-            "dingtalk_manager_userids": ",".join(managers) or False,
+            "dingtalk_manager_userids": [str(userid) for userid in managers] or False,
         }

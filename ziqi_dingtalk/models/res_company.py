@@ -8,6 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 from ..dingtalk import client as dt_client
 from ..dingtalk import crypto as dt_crypto
 from ..dingtalk import errors as dt_errors
+from .res_users import DingTalkLoginError
 
 _logger = logging.getLogger(__name__)
 
@@ -19,7 +20,6 @@ URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 # Codes DingTalk uses for credentials it does not accept (gettoken, v1.0 accessToken).
 BAD_CREDENTIALS = {"40096", "40089", "40001", "40013", "invalidClientIdOrSecret", "invalid.client"}
-IP_NOT_WHITELISTED = {"60020"}
 NO_PERMISSION = {"60011", "Forbidden.AccessDenied.AccessTokenPermissionDenied"}
 
 
@@ -77,6 +77,12 @@ class ResCompany(models.Model):
         default=True,
         help="On the first sync, bind DingTalk people to existing employees and users with the same email "
         "or mobile instead of creating new ones.",
+    )
+    dingtalk_sync_avatars = fields.Boolean(
+        "Sync Profile Pictures",
+        default=True,
+        help="The photo a person set in DingTalk becomes the picture of their employee (and of the user the "
+        "sync created for them), downloaded again only when they change it.",
     )
     dingtalk_archive_threshold = fields.Float(
         "Archive Safety Threshold (%)",
@@ -154,7 +160,10 @@ class ResCompany(models.Model):
             company.dingtalk_app_secret.strip(),
             oapi_url=company.dingtalk_oapi_url,
             api_url=company.dingtalk_api_url,
-            token_store=self.env["ziqi.dingtalk.token"]._store(company.dingtalk_app_key.strip()),
+            # pool threads (a directory walk, an event batch's reads) never reach the database store
+            token_store=dt_client.OwnerThreadStore(
+                self.env["ziqi.dingtalk.token"]._store(company.dingtalk_app_key.strip())
+            ),
             limiter=dt_client.shared_limiter(company.dingtalk_app_key.strip()),
         )
 
@@ -195,29 +204,40 @@ class ResCompany(models.Model):
         if token.get("corpId") and corp_id and token["corpId"] != corp_id:
             return None
         profile = client.contact_users_me(token["accessToken"])
-        member = client.user_getbyunionid(profile["unionId"])
-        return member.get("userid") if str(member.get("contact_type", 0)) == "0" else None
+        try:
+            member = client.user_getbyunionid(profile["unionId"])
+        except dt_errors.NotFound:  # 60121: a DingTalk account, not one of this organisation's people
+            raise DingTalkLoginError("not_member") from None
+        if str(member.get("contact_type", 0)) != "0":  # 1: an external contact (外部联系人), not staff
+            raise DingTalkLoginError("not_member")
+        return member.get("userid")
 
     def _dingtalk_userid_from_app_code(self, code):
         """In-app (免登) login (protocol §5.3): the JSAPI auth code → userid."""
         return self._dingtalk_client().user_getuserinfo(code).get("userid")
 
     def _dingtalk_error_message(self, error):
-        """Plain, translated words for a DingTalk error, naming the usual fix."""
-        code = str(getattr(error, "errcode", "") or "")
-        sub_code = str(getattr(error, "sub_code", "") or "")
+        """Plain, translated words for a DingTalk error (a protocol-layer exception, or a directory walk's
+        FetchError), naming the usual fix. What each code means is known by dingtalk/errors.py."""
         if isinstance(error, dt_errors.TransportError):
             return self.env._("Odoo could not reach DingTalk: %(error)s", error=str(error))
+        if not isinstance(error, dt_errors.DingTalkError) and getattr(error, "errcode", None) is not None:
+            error = dt_errors.make_api_error(
+                error.errcode, error.errmsg, request_id=error.request_id, api=error.api
+            )
+        code = str(getattr(error, "errcode", "") or "")
+        sub_code = str(getattr(error, "sub_code", "") or "")
         if code in BAD_CREDENTIALS or sub_code in BAD_CREDENTIALS:
             return self.env._(
                 "DingTalk does not accept this AppKey and AppSecret. Copy both again from the app's "
                 "Credentials page (凭证与基础信息) in the DingTalk developer console."
             )
-        if code in IP_NOT_WHITELISTED or sub_code in IP_NOT_WHITELISTED:
+        words = self._dingtalk_error_words(error)
+        if words:
             return self.env._(
-                "This server's egress IP is not in the app's whitelist (60020). Add it in the developer "
-                "console under 开发管理 → 服务器出口IP. DingTalk said: %(message)s",
-                message=error.errmsg or "",
+                "%(words)s (DingTalk error %(code)s)",
+                words=words,
+                code="/".join(filter(None, (code, sub_code))),
             )
         if code in NO_PERMISSION or sub_code in NO_PERMISSION:
             return self.env._(
@@ -228,9 +248,45 @@ class ResCompany(models.Model):
         return self.env._(
             "DingTalk error %(code)s: %(message)s (request id %(request_id)s)",
             code=code or sub_code,
-            message=error.errmsg or str(error),
+            message=getattr(error, "errmsg", "") or str(error),
             request_id=getattr(error, "request_id", "") or "-",
         )
+
+    def _dingtalk_error_words(self, error):
+        """The plain sentence for the failures of a working setup (IP whitelist, monthly quota, throttling,
+        paging), or None. Console paths: KB:DEV/0024-optional-develop-a-small-program-server (开发配置 →
+        安全设置 → 服务器出口IP); quota: KB:API/1433-how-to-process-api-throttling-on-the-dingtalk-server."""
+        if isinstance(error, dt_errors.IPNotAllowed):
+            return self.env._(
+                "DingTalk refuses calls from this server's IP address: add %(ip)s to the app's IP whitelist "
+                "(开发配置 → 安全设置 → 服务器出口IP) in the DingTalk developer console.",
+                ip=error.ip or self.env._("this server's public (egress) IP address"),
+            )
+        if isinstance(error, dt_errors.QuotaExceeded):
+            return self.env._(
+                "Your DingTalk organisation has used all of this month's API calls: the free standard "
+                "edition allows 5,000 a month (sign-in, the access token and reading the contacts are not "
+                "counted). Calls work again next month; for more, upgrade the organisation to DingTalk "
+                "Professional (专业版)."
+            )
+        if isinstance(error, dt_errors.RateLimitError) and error.is_rate_limit:
+            return self.env._(
+                "DingTalk is throttling this app's calls (too many per second or per minute), and still was "
+                "after Odoo slowed down and retried. Wait a minute and try again."
+            )
+        if isinstance(error, dt_errors.PagingError):
+            if error.is_offset:
+                return self.env._(
+                    "DingTalk refused the offset Odoo used to page through %(api)s. Run the sync again; if "
+                    "it happens again, report it to the maintainers of the DingTalk module.",
+                    api=error.api or "-",
+                )
+            return self.env._(
+                "DingTalk refused the page size Odoo used to read %(api)s: DingTalk may have lowered its "
+                "limit. Report it to the maintainers of the DingTalk module.",
+                api=error.api or "-",
+            )
+        return None
 
     def _dingtalk_alert_sync(self, run):
         """Tell the alert recipient over DingTalk that a sync run failed or stopped; never raises."""

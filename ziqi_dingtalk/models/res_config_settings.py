@@ -22,6 +22,7 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_alert_userid = fields.Char(related="company_id.dingtalk_alert_userid", readonly=False)
     dingtalk_login_field = fields.Selection(related="company_id.dingtalk_login_field", readonly=False)
     dingtalk_match_existing = fields.Boolean(related="company_id.dingtalk_match_existing", readonly=False)
+    dingtalk_sync_avatars = fields.Boolean(related="company_id.dingtalk_sync_avatars", readonly=False)
     dingtalk_archive_threshold = fields.Float(related="company_id.dingtalk_archive_threshold", readonly=False)
     dingtalk_login_create = fields.Boolean(related="company_id.dingtalk_login_create", readonly=False)
     dingtalk_callback_url = fields.Char("Callback URL", compute="_compute_dingtalk_urls")

@@ -1,9 +1,14 @@
+import logging
 import time
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessDenied
 from odoo.tools import consteq
 from odoo.tools.misc import hmac as odoo_hmac
+
+from .import_report import ImportReport
+
+_logger = logging.getLogger(__name__)
 
 LOGIN_TOKEN_SCOPE = "ziqi_dingtalk-login"
 LOGIN_TOKEN_TTL = 60  # seconds: the token never leaves the server, it only crosses into authenticate()
@@ -128,9 +133,11 @@ class ResUsers(models.Model):
         a short code otherwise."""
         employee = self._dingtalk_signin_employee(company, userid)
         if not employee and company.sudo().dingtalk_login_create:
-            payload = company._dingtalk_client().user_get(userid)
-            applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
-            applier._apply_user_get_payloads({userid: payload})
+            report = ImportReport()
+            client = company._dingtalk_client()
+            self.env["ziqi.dingtalk.importer"]._refresh_people(company, client, [userid], report)
+            for problem in report.problems:
+                _logger.warning("DingTalk sign-in of %s: %s", problem.key or userid, problem.message)
             employee = self._dingtalk_signin_employee(company, userid)
         if not employee:
             raise DingTalkLoginError("unknown")

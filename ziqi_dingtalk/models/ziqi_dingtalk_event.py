@@ -1,4 +1,3 @@
-import collections
 import datetime
 import hashlib
 import json
@@ -10,10 +9,9 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL, config
 
 from ..dingtalk import errors as dt_errors
-from ..dingtalk.batch import BatchClient, BudgetSpent
-from ..dingtalk.client import USER_LIST_MAX
-from ..dingtalk.crypto import callback_params
-from ..dingtalk.events import parse_event
+from ..dingtalk.batch import BatchClient, BudgetSpent, plan_list_reads
+from ..dingtalk.events import manager_changes
+from .import_report import ImportReport
 
 _logger = logging.getLogger(__name__)
 
@@ -38,21 +36,22 @@ SECRET_KEYS = {"Random", "TestSuiteKey", "AuthCode", "SuiteTicket", "SuiteKey", 
 # people events whose person Odoo may already know in a department (see _list_plan)
 LISTABLE_EVENTS = {"user_modify_org", "user_active_org"}
 VERIFICATION_EVENTS = {"check_url", "check_create_suite_url", "check_update_suite_url"}
-
-
-class CallbackRefused(Exception):
-    """A callback that must be refused: ``status`` for the HTTP answer, ``reason`` for the log only."""
-
-    def __init__(self, status, public, reason):
-        super().__init__(reason)
-        self.status, self.public, self.reason = status, public, reason
+PEOPLE_EVENTS = ("user_add_org", "user_modify_org", "user_active_org", "user_leave_org")
+DEPARTMENT_EVENTS = ("org_dept_create", "org_dept_modify", "org_dept_remove")
+ROLE_EVENTS = ("label_user_change", "label_conf_add", "label_conf_modify", "label_conf_del")
+# the handler of each event type that has no ``_handle_<EventType>`` of its own
+EVENT_FAMILIES = {
+    **dict.fromkeys(PEOPLE_EVENTS, "_handle_people"),
+    **dict.fromkeys(DEPARTMENT_EVENTS, "_handle_departments"),
+    **dict.fromkeys(ROLE_EVENTS, "_handle_roles"),
+    **dict.fromkeys(("org_admin_add", "org_admin_remove"), "_handle_admins"),
+}
 
 
 class ZiqiDingtalkEvent(models.Model):
     """The event inbox: every DingTalk event is stored here before it is acknowledged, then applied."""
 
     _name = "ziqi.dingtalk.event"
-    _inherit = ["ziqi.dingtalk.event.handlers"]
     _description = "DingTalk Event"
     _order = "id desc"
     _rec_name = "event_type"
@@ -97,72 +96,7 @@ class ZiqiDingtalkEvent(models.Model):
             )
         )
 
-    # --- receiving (called by the /dingtalk/callback route) ---
-
-    @api.model
-    def _receive_http(self, query, body, company_id=None):
-        """Verify, decrypt and store a pushed callback; return the encrypted answer DingTalk expects.
-        Raises :class:`CallbackRefused` for anything that is not a valid callback for a company here."""
-        encrypt = self._callback_encrypt(body)
-        signature, timestamp, nonce = callback_params(query)
-        if not (signature and timestamp and nonce):
-            raise CallbackRefused(400, "bad request", "signature, timestamp or nonce missing")
-        company, crypto = self._callback_company(company_id, signature, timestamp, nonce, encrypt)
-        self._check_replay(company, timestamp)
-        try:
-            plaintext = crypto.decrypt(encrypt)
-            event = parse_event(plaintext)
-        except dt_errors.InvalidReceiver:
-            raise CallbackRefused(403, "forbidden", "the receiver id is not this company's") from None
-        except (dt_errors.CryptoError, dt_errors.EventError, RecursionError) as error:
-            raise CallbackRefused(400, "bad request", f"undecryptable callback: {error}") from None
-        corp_id = company.sudo().dingtalk_corp_id
-        if event.corp_id and corp_id and event.corp_id != corp_id:
-            raise CallbackRefused(403, "forbidden", f"event of another organisation {event.corp_id}")
-        if event.type not in VERIFICATION_EVENTS:
-            self._store(company, event)
-        return crypto.encrypt_response("success")
-
-    @api.model
-    def _callback_encrypt(self, body):
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            raise CallbackRefused(400, "bad request", "the body is not JSON") from None
-        except RecursionError:
-            raise CallbackRefused(400, "bad request", "the body is JSON nested too deep") from None
-        encrypt = payload.get("encrypt") if isinstance(payload, dict) else None
-        if not isinstance(encrypt, str) or not encrypt:
-            raise CallbackRefused(400, "bad request", "the body has no encrypt")
-        return encrypt
-
-    @api.model
-    def _callback_company(self, company_id, signature, timestamp, nonce, encrypt):
-        """The company whose callback token signed this request (constant-time comparison)."""
-        companies = self.env["res.company"].sudo()
-        companies = companies.browse(company_id).exists() if company_id else companies.search([])
-        cryptos = [(company, company._dingtalk_crypto()) for company in companies]
-        cryptos = [(company, crypto) for company, crypto in cryptos if crypto]
-        if not cryptos:
-            raise CallbackRefused(404, "not found", "no company has the DingTalk callback configured")
-        for company, crypto in cryptos:
-            try:
-                crypto.verify(signature, timestamp, nonce, encrypt)
-            except dt_errors.InvalidSignature:
-                continue
-            return company, crypto
-        raise CallbackRefused(403, "forbidden", "the signature matches no company's callback token")
-
-    @api.model
-    def _check_replay(self, company, timestamp):
-        max_age = company.dingtalk_callback_max_age
-        try:
-            stamp = int(timestamp)
-        except ValueError:
-            raise CallbackRefused(400, "bad request", "the timestamp is not a number") from None
-        seconds = stamp / 1000 if stamp > 10**11 else stamp
-        if max_age and abs(time.time() - seconds) > max_age:
-            raise CallbackRefused(403, "forbidden", f"timestamp {timestamp} is outside the replay window")
+    # --- the inbox (HTTP pushes: ziqi.dingtalk.callback) ---
 
     @api.model
     def _store(self, company, event):
@@ -351,15 +285,14 @@ class ZiqiDingtalkEvent(models.Model):
         """Apply these events of ``company``; returns those left untried once the budget was spent."""
         client = BatchClient(company._dingtalk_client(), deadline)
         self._prefetch(client, company)
-        # the sync's mapping, run without a run record: an empty run recordset bound to the company
-        applier = self.env["ziqi.dingtalk.sync.run"].with_context(dingtalk_company_id=company.id)
+        importer = self.env["ziqi.dingtalk.importer"]
         touched, userids, untried = set(), set(), []
         for event in self:
             client.deadline = None if event == first else deadline
-            handler = getattr(event, f"_handle_{event.event_type}", None)
+            report = ImportReport()
             try:
                 with self.env.cr.savepoint():
-                    state, result = handler(client, applier) if handler else ("skipped", "no handler")
+                    state, result = event._handler()(client, report)
             except BudgetSpent:
                 untried.append(event.id)
                 continue
@@ -369,14 +302,33 @@ class ZiqiDingtalkEvent(models.Model):
                 continue
             touched.add(event.event_type.split("_")[0])
             userids.update(event._ids_of("user_ids") if event.event_type.startswith("user_") else ())
-            event.write(
-                {"state": state, "result": result, "processed_at": fields.Datetime.now(), "last_error": False}
-            )
+            event._done(state, result, report)
         if touched & {"user", "org"}:  # what these people and departments can change, not the company
-            applier._apply_managers(userids, {str(d) for d in client.departments_read()})
+            importer._apply_managers(company, userids, {str(d) for d in client.departments_read()})
         if touched & {"user", "label"}:
-            applier._apply_role_groups()
+            report = ImportReport()
+            importer._apply_role_groups(company, report)
+            for problem in report.problems:
+                _logger.warning("DingTalk %s %s: %s", problem.kind, problem.key, problem.message)
         return self.browse(untried)
+
+    def _done(self, state, result, report):
+        """Record how this event was applied; what the importer could not apply is noted in its result,
+        and a stop at the archive safety threshold fails it (alerted: an admin must look)."""
+        if report.stopped:
+            state = "failed"
+            self.company_id._dingtalk_alert(
+                f"[Odoo] DingTalk {self.company_id.name}: {report.problems[-1].message}", throttle=False
+            )
+        notes = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in report.problems)
+        self.write(
+            {
+                "state": state,
+                "result": f"{result} ({notes})"[:500] if notes else result,
+                "processed_at": fields.Datetime.now(),
+                "last_error": notes[:2000] if report.stopped else False,
+            }
+        )
 
     def _prefetch(self, client, company):
         def named(prefix, fname):
@@ -391,10 +343,9 @@ class ZiqiDingtalkEvent(models.Model):
         )
 
     def _list_plan(self, company, userids):
-        """Which people of the batch to read through the user/list of the department Odoo knows them in:
-        whole departments, cheapest first, as long as that lowers the larger of the two call counts
-        (user/get: one per person; user/list: one per 100 members of the department). A person who just
-        joined is not in Odoo yet, and one who left is not listed: those are read with user/get."""
+        """Which people of the batch to read through the user/list of the department Odoo knows them in
+        (see plan_list_reads). A person who just joined is not in Odoo yet, and one who left is not
+        listed: those are read with user/get."""
         listable = {
             u for event in self if event.event_type in LISTABLE_EVENTS for u in event._ids_of("user_ids")
         }
@@ -402,26 +353,63 @@ class ZiqiDingtalkEvent(models.Model):
             return {}
         self.env["hr.employee"].flush_model(["dingtalk_userid", "department_id", "dingtalk_department_ids"])
         self.env.cr.execute(
-            """SELECT e.dingtalk_userid, d.dingtalk_id,
-                      (SELECT count(*) FROM hr_employee_dingtalk_department_rel r
-                       WHERE r.department_id = d.id)
-               FROM hr_employee e JOIN hr_department d ON d.id = e.department_id
-               WHERE e.company_id = %s AND e.active AND e.dingtalk_userid IN %s
-                 AND d.dingtalk_id IS NOT NULL""",
-            [company.id, tuple(listable)],
+            SQL(
+                """SELECT e.dingtalk_userid, d.dingtalk_id,
+                          (SELECT count(*) FROM hr_employee_dingtalk_department_rel r
+                           WHERE r.department_id = d.id)
+                   FROM hr_employee e JOIN hr_department d ON d.id = e.department_id
+                   WHERE e.company_id = %s AND e.active AND e.dingtalk_userid = ANY(%s)
+                     AND d.dingtalk_id IS NOT NULL""",
+                company.id,
+                sorted(listable),
+            )
         )
-        groups, pages = collections.defaultdict(set), {}
-        for userid, dept_key, members in self.env.cr.fetchall():
-            if not dept_key.isdigit():
-                continue
-            groups[int(dept_key)].add(userid)
-            pages[int(dept_key)] = max(1, -(-members // USER_LIST_MAX))
-        gets, lists, plan = len(userids), 0, {}
-        for dept in sorted(groups, key=lambda d: (pages[d] / len(groups[d]), d)):
-            if max(gets - len(groups[dept]), lists + pages[dept]) < max(gets, lists):
-                gets, lists = gets - len(groups[dept]), lists + pages[dept]
-                plan[dept] = groups[dept]
-        return plan
+        return plan_list_reads(len(userids), self.env.cr.fetchall())
+
+    # --- what each event does ---
+    # A handler is ``_handle_<EventType>(client, report)`` returning ``(state, result)``: another module adds
+    # an event type by inheriting this model and defining one. The directory's events read the current
+    # state from DingTalk (they carry ids only, and may come out of order or twice) through the importer.
+
+    def _handler(self):
+        handler = getattr(self, f"_handle_{self.event_type}", None)
+        return handler or getattr(self, EVENT_FAMILIES.get(self.event_type, "_handle_unknown"))
+
+    def _handle_unknown(self, client, report):
+        return "skipped", "no handler"
+
+    def _handle_people(self, client, report):
+        hints = manager_changes((self.data or {}).get("diffInfo"))
+        importer = self.env["ziqi.dingtalk.importer"]
+        importer._refresh_people(self.company_id, client, self._ids_of("user_ids"), report, hints)
+        if report.stopped:
+            return "failed", self.env._(
+                "Not archived: that many people at once would pass the archive safety threshold. Check "
+                "DingTalk, then retry this event (after raising the threshold if they really left)."
+            )
+        if report.total("outside") and not report.total("created", "updated", "unchanged", "archived"):
+            return "skipped", self.env._("outside the app's contacts scope")
+        return "done", self._applied(report)
+
+    def _handle_departments(self, client, report):
+        importer = self.env["ziqi.dingtalk.importer"]
+        importer._refresh_departments(self.company_id, client, self._ids_of("dept_ids"), report)
+        return "done", self._applied(report)
+
+    def _handle_roles(self, client, report):
+        importer = self.env["ziqi.dingtalk.importer"]
+        importer._refresh_roles(self.company_id, client, self._ids_of("label_ids"), report)
+        return "done", self._applied(report)
+
+    def _handle_admins(self, client, report):
+        return "skipped", self.env._("DingTalk administrators get no Odoo rights from DingTalk")
+
+    def _applied(self, report):
+        return self.env._(
+            "%(updated)s applied, %(archived)s archived",
+            updated=report.total("created", "updated", "unchanged"),
+            archived=report.total("archived"),
+        )
 
     def _failed(self, error, attempts):
         """Record a failed attempt: ``attempts`` is the count of attempts so far, this one included, as

@@ -5,8 +5,11 @@ import time
 from psycopg2.extras import execute_values
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
+from ..dingtalk import errors as dt_errors
 from ..dingtalk.directory import DirectoryWalker
+from .import_report import COUNTERS, ImportReport
 
 _logger = logging.getLogger(__name__)
 
@@ -28,14 +31,13 @@ KIND_PHASES = {
     "roles": ("fetch", "roles", "finalize"),
 }
 STAGE_CHUNK = 1000
-COUNTERS = ("created", "updated", "archived", "unchanged", "failed")
+USER_BATCH = 2000  # people applied per step
 
 
 class ZiqiDingtalkSyncRun(models.Model):
     """One directory sync of a company, run step by step by the sync cron (the synchronizer)."""
 
     _name = "ziqi.dingtalk.sync.run"
-    _inherit = ["ziqi.dingtalk.sync.apply", "ziqi.dingtalk.sync.finalize"]
     _description = "DingTalk Sync Run"
     _order = "id desc"
 
@@ -80,6 +82,9 @@ class ZiqiDingtalkSyncRun(models.Model):
     )
     cursor = fields.Char(readonly=True, help="Last person applied, to resume after a crash.")
     walk_complete = fields.Boolean(readonly=True, help="DingTalk answered every call of the directory walk.")
+    departments_outside_scope = fields.Integer(
+        readonly=True, help="Departments DingTalk lists but outside the app's contacts scope (not synced)."
+    )
     started_at = fields.Datetime(readonly=True)
     ended_at = fields.Datetime(readonly=True)
     elapsed = fields.Float("Elapsed (s)", readonly=True, digits=(16, 1))
@@ -205,7 +210,10 @@ class ZiqiDingtalkSyncRun(models.Model):
                 finished = getattr(self, f"_step_{self.phase}")()
         except Exception as error:  # any failure ends the run, recorded and alerted
             _logger.exception("DingTalk sync #%s failed in phase %s", self.id, self.phase)
-            self._log("run", "", str(error) or type(error).__name__)
+            message = str(error) or type(error).__name__
+            if isinstance(error, dt_errors.DingTalkError):
+                message = self.company_id._dingtalk_error_message(error)
+            self._log("run", "", message)
             self._finish("failed", time.monotonic() - started)
             return
         self.elapsed += time.monotonic() - started
@@ -247,107 +255,157 @@ class ZiqiDingtalkSyncRun(models.Model):
 
     def _step_fetch(self):
         client = self.company_id._dingtalk_client()
+        client.access_token()  # read here, where the cursor is: the walk's threads only do HTTP
         walker = DirectoryWalker(
             client,
             departments=self.kind in ("all", "departments"),
             users=self.kind in ("all", "users"),
             roles=self.kind in ("all", "roles"),
         )
-        rows = []
+        rows = {}
         for item in walker:
-            rows.append((self.id, item.kind, item.key, json.dumps(item.payload)))
+            # a person's direct manager (user/get) joins their user/list entry: one payload per person
+            kind, payload = (
+                ("user", {"manager_userid": item.payload["manager_userid"] or ""})
+                if (item.kind == "manager")
+                else (item.kind, item.payload)
+            )
+            rows[kind, item.key] = {**rows.get((kind, item.key), {}), **payload}
             if len(rows) >= STAGE_CHUNK:
                 self._stage(rows)
-                rows = []
+                rows = {}
         self._stage(rows)
+        report = ImportReport()
         for error in walker.errors:
-            self._log(error.api, error.key, error.errmsg, error.request_id)
+            report.problem(
+                error.api, error.key, self.company_id._dingtalk_error_message(error), error.request_id
+            )
+        self._keep(report)
         self.write(
             {
                 "walk_complete": walker.complete,
+                "departments_outside_scope": len(walker.out_of_scope),
                 "api_calls": client.stats,
                 "api_call_count": sum(client.stats.values()),
             }
         )
         return True
 
+    def _step_departments(self):
+        report = ImportReport()
+        staged = dict(self._staged("dept"))
+        self._importer()._import_departments(
+            self.company_id, staged, report, archive_missing=self.walk_complete
+        )
+        self._keep(report)
+        return True
+
+    def _step_users(self):
+        batch = self._staged("user", after=self.cursor, limit=USER_BATCH)
+        if not batch:
+            return True
+        # everyone listed is staff: ``active: false`` only means they have not activated DingTalk yet
+        # (protocol §9.1); only the full sync, which the admin starts or schedules, may match existing people
+        report = ImportReport()
+        self._importer()._import_people(self.company_id, dict(batch), report, match=True)
+        self._keep(report)
+        self.cursor = batch[-1][0]
+        return False
+
+    def _step_roles(self):
+        report = ImportReport()
+        members = {key: payload["userids"] for key, payload in self._staged("role_members")}
+        staged = dict(self._staged("role"))
+        self._importer()._import_roles(self.company_id, staged, members, report, self.walk_complete)
+        self._keep(report)
+        return True
+
+    def _step_finalize(self):
+        report = ImportReport()
+        if self.kind in ("all", "users", "departments"):
+            self._importer()._apply_managers(self.company_id)
+        if self.kind in ("all", "users", "roles"):
+            self._importer()._apply_role_groups(self.company_id, report)
+        if self.kind in ("all", "users") and self.walk_complete:
+            self._archive_leavers(report)
+        self._keep(report)
+        if report.stopped:
+            self.state = "stopped"
+        return True
+
+    def _archive_leavers(self, report):
+        """Archive bound people no user list of this (complete) walk named (left, or now outside the app's
+        contacts scope), once user/get confirms each of them, unless that is too many of them."""
+        self.env.cr.execute(
+            SQL("SELECT key FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = 'user'", self.id)
+        )
+        seen = {row[0] for row in self.env.cr.fetchall()}
+        employees = self._importer()._employee_map(self.company_id)
+        leavers = {uid: eid for uid, eid in employees.items() if uid not in seen}
+        self._importer()._archive_leavers(self.company_id, leavers, report, record=self)
+
     # --- staging and bookkeeping helpers ---
 
+    def _importer(self):
+        return self.env["ziqi.dingtalk.importer"]
+
     def _stage(self, rows):
+        """Stage ``{(kind, key): payload}``; a payload staged again for the same key is merged into it."""
         if rows:
             execute_values(
                 self.env.cr._obj,
-                """INSERT INTO ziqi_dingtalk_sync_item (run_id, kind, key, payload) VALUES %s
-                   ON CONFLICT (run_id, kind, key) DO NOTHING""",
-                rows,
+                """INSERT INTO ziqi_dingtalk_sync_item AS item (run_id, kind, key, payload) VALUES %s
+                   ON CONFLICT (run_id, kind, key)
+                   DO UPDATE SET payload = item.payload || EXCLUDED.payload""",
+                [(self.id, kind, key, json.dumps(payload)) for (kind, key), payload in rows.items()],
                 template="(%s, %s, %s, %s::jsonb)",
             )
 
     def _staged(self, kind, after=None, limit=None):
         """Staged payloads of a kind, in key order, after the key ``after``."""
-        query = "SELECT key, payload FROM ziqi_dingtalk_sync_item WHERE run_id = %s AND kind = %s"
-        params = [self.id, kind]
-        if after:
-            query += " AND key > %s"
-            params.append(after)
-        query += " ORDER BY key"
-        if limit:
-            query += " LIMIT %s"
-            params.append(limit)
-        self.env.cr.execute(query, params)
+        self.env.cr.execute(
+            SQL(
+                """SELECT key, payload FROM ziqi_dingtalk_sync_item
+                   WHERE run_id = %s AND kind = %s AND key > %s ORDER BY key %s""",
+                self.id,
+                kind,
+                after or "",
+                SQL("LIMIT %s", limit) if limit else SQL(),
+            )
+        )
         return self.env.cr.fetchall()
 
     def _clear_staging(self):
-        self.env.cr.execute("DELETE FROM ziqi_dingtalk_sync_item WHERE run_id = %s", [self.id])
+        self.env.cr.execute(SQL("DELETE FROM ziqi_dingtalk_sync_item WHERE run_id = %s", self.id))
 
-    def _count(self, kind, counter, amount=1):
-        if not amount or not self:  # no run: an event handler applying the sync's mapping
-            return
+    def _keep(self, report):
+        """Add what the importer reported to this run: its counts, and a log line per problem."""
         stats = dict(self.stats or {})
-        stats[kind] = dict(stats.get(kind) or dict.fromkeys(COUNTERS, 0))
-        stats[kind][counter] = stats[kind].get(counter, 0) + amount
-        values = {"stats": stats}
-        if counter != "unchanged":
-            values["records_written"] = self.records_written + amount
-        self.write(values)
+        for kind, counts in report.counts.items():
+            kept = dict(stats.get(kind) or dict.fromkeys(COUNTERS, 0))
+            for counter, amount in counts.items():
+                kept[counter] = kept.get(counter, 0) + amount
+            stats[kind] = kept
+        values = {"stats": stats} if report.counts else {}
+        if report.written:
+            values["records_written"] = self.records_written + report.written
+        if values:
+            self.write(values)
+        if report.problems:
+            self.env["ziqi.dingtalk.sync.log"].sudo().create(
+                [
+                    {
+                        "run_id": self.id,
+                        "kind": problem.kind,
+                        "key": problem.key or False,
+                        "message": problem.message[:2000],
+                        "request_id": problem.request_id or False,
+                    }
+                    for problem in report.problems
+                ]
+            )
 
     def _log(self, kind, key, message, request_id=None):
-        if not self:  # no run: an event handler, which records its own outcome
-            _logger.warning("DingTalk %s %s: %s", kind, key, message)
-            return
-        self.env["ziqi.dingtalk.sync.log"].sudo().create(
-            {
-                "run_id": self.id,
-                "kind": kind,
-                "key": key or False,
-                "message": message[:2000],
-                "request_id": request_id or False,
-            }
-        )
-
-
-class ZiqiDingtalkSyncItem(models.Model):
-    """What a run read from DingTalk, waiting to be applied (deleted when the run ends)."""
-
-    _name = "ziqi.dingtalk.sync.item"
-    _description = "DingTalk Sync Staging"
-    _log_access = False
-
-    run_id = fields.Many2one("ziqi.dingtalk.sync.run", required=True, ondelete="cascade", index=True)
-    kind = fields.Char("Type", required=True)
-    key = fields.Char(required=True)
-    payload = fields.Json()
-
-    _sql_constraints = [("run_kind_key_uniq", "unique(run_id, kind, key)", "Staged once per run.")]
-
-
-class ZiqiDingtalkSyncLog(models.Model):
-    _name = "ziqi.dingtalk.sync.log"
-    _description = "DingTalk Sync Error"
-    _order = "id"
-
-    run_id = fields.Many2one("ziqi.dingtalk.sync.run", required=True, ondelete="cascade", index=True)
-    kind = fields.Char("Type", required=True)
-    key = fields.Char("DingTalk Id")
-    message = fields.Text(required=True)
-    request_id = fields.Char("DingTalk Request Id")
+        report = ImportReport()
+        report.problem(kind, key, message, request_id)
+        self._keep(report)

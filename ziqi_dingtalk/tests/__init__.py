@@ -1,6 +1,8 @@
 from . import (
+    test_avatars,
     test_callback,
     test_event_budget,
+    test_failed_pushes,
     test_login,
     test_login_abuse,
     test_notify,

@@ -76,9 +76,18 @@ class TestCallback(DingTalkHttpCase):
             f"{self.url()}?{urlencode(params)}", data=data, headers={"Content-Type": "application/json"}
         )
 
-    def a_person(self):
+    def a_person(self, n=0):
+        """The n-th person who leads no department and has no direct manager of their own."""
         leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
-        return next(u for u in self.org["users"] if u["userid"] not in leaders and not u.get("boss"))
+        people = [
+            u
+            for u in self.org["users"]
+            if u["userid"] not in leaders
+            and not u.get("boss")
+            and not u.get("left")
+            and not u.get("manager_userid")
+        ]
+        return people[n]
 
     # --- the DingTalk check and the answer format ---
 
@@ -181,6 +190,32 @@ class TestCallback(DingTalkHttpCase):
         self.assertFalse(new_role.active)
         self.assertFalse(self.employee(person).user_id.has_group("base.group_partner_manager"))
 
+    def test_a_direct_manager_set_and_removed_in_dingtalk(self):
+        """user_modify_org: the person's direct manager (user/get, or the event's diffInfo when the person
+        was read through a department's user/list) is set, and cleared when removed in DingTalk."""
+        person = self.a_person()
+        boss = next(u for u in self.org["users"] if not u.get("left") and u["userid"] != person["userid"])
+        self.push(self.mutate("update_user", userid=person["userid"], manager_userid=boss["userid"]))
+        self.apply()
+        employee = self.employee(person["userid"])
+        self.assertEqual(employee.dingtalk_manager_userid, boss["userid"])
+        self.assertEqual(employee.parent_id, self.employee(boss["userid"]))
+        self.push(self.mutate("update_user", userid=person["userid"], manager_userid=""))
+        self.apply()
+        self.assertFalse(employee.dingtalk_manager_userid)
+        leader = employee.department_id.manager_id
+        self.assertEqual(employee.parent_id, leader if leader != employee else self.Employee)
+
+    def test_a_role_group_renamed_in_dingtalk(self):
+        """label_conf_modify naming a role group (protocol §9.8) renames the group on each of its roles."""
+        group = self.org["role_groups"][0]
+        self.push(self.mutate("update_role_group", group_id=group["groupId"], name="新角色组"))
+        self.apply()
+        roles = self.env["ziqi.dingtalk.role"].search([("dingtalk_group_id", "=", str(group["groupId"]))])
+        self.assertEqual(len(roles), len(group["roles"]))
+        self.assertEqual(set(roles.mapped("group_name")), {"新角色组"})
+        self.assertTrue(all(roles.mapped("active")), "renaming the group archives none of its roles")
+
     def test_events_leave_managers_as_a_full_sync_would(self):
         """Events redo managers only around what they name; the result is what a full sync gives."""
         Department = self.env["hr.department"]
@@ -260,7 +295,7 @@ class TestCallback(DingTalkHttpCase):
         self.assertLessEqual(
             stats.get("/topapi/v2/user/get", 0) + stats.get("/topapi/v2/user/list", 0),
             2,
-            "fetched once per batch, concurrently",
+            f"fetched once per batch, concurrently: {stats}",
         )
         self.assertEqual(self.employee(first).job_title, "丙")
         self.assertEqual(self.employee(second).job_title, "乙")
@@ -288,10 +323,17 @@ class TestCallback(DingTalkHttpCase):
             self.assertEqual(employee.job_title, f"职位{n}")
         department = self.env["hr.department"].search([("dingtalk_id", "=", str(target["dept_id"]))])
         self.assertEqual(self.employee(mover["userid"]).department_id, department, "the mover moved")
-        kept = [p for p in people if self.employee(p["userid"]).dingtalk_manager_userid == "known-before"]
-        self.assertTrue(kept, "read through user/list, which carries no manager_userid: the known one stays")
-        self.assertLess(len(kept), len(people), "the others were read with user/get")
-        self.assertNotIn(mover, kept, "the mover was read with user/get")
+        # user/get says who the manager is; for a person read through user/list (no managers there), the
+        # event's diffInfo does; with neither, the manager Odoo knew stays
+        managers = {u["userid"]: u.get("manager_userid") for u in self.sandbox.control("org")["users"]}
+        for person in people:
+            known = self.employee(person["userid"]).dingtalk_manager_userid
+            if managers[person["userid"]]:
+                self.assertEqual(known, managers[person["userid"]], person["userid"])
+            else:
+                self.assertIn(known, (False, "known-before"), person["userid"])
+        if not managers[mover["userid"]]:
+            self.assertFalse(self.employee(mover["userid"]).dingtalk_manager_userid, "read with user/get")
 
     def test_events_wait_while_the_app_is_not_configured(self):
         self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="X"))

@@ -97,6 +97,34 @@ class TestDingTalkLogin(LoginCase):
         self.assertEqual(self.error_of(self.finish(self.scan(self.start(), self.userid))), "archived")
         self.assertFalse(self.signed_in_uid())
 
+    def test_an_account_outside_the_organisation_is_told_so(self):
+        """A DingTalk account that is not in the company's organisation can still scan the QR code (DingTalk
+        restricts the scan only with exclusiveLogin) and DingTalk tells its profile, but user/getbyunionid
+        answers 60121 [KB:API/0064]: the login page says so, in the visitor's words."""
+        outsider = self.sandbox.control("outsiders", {"name": "外部访客"})["outsider"]
+        scanned = requests.get(
+            f"{self.start()}&unionid={outsider['unionid']}", allow_redirects=False, timeout=10
+        )
+        self.assertEqual(scanned.status_code, 302, scanned.text)
+        response = self.finish(scanned.headers["Location"])
+        self.assertEqual(self.error_of(response), "not_member")
+        self.assertFalse(self.signed_in_uid())
+        target = urlsplit(response.headers["Location"])
+        page = self.url_open(f"{target.path}?{target.query}")
+        self.assertIn("Your DingTalk account is not a member of this", page.text)
+        self.assertIn("o_dingtalk_login_error", page.text)
+        # an external contact (contact_type 1 [KB:API/0064]) is not one of the organisation's people either
+        self.sandbox.control(
+            "faults",
+            {
+                "path": "/topapi/user/getbyunionid",
+                "body": {"errcode": 0, "errmsg": "ok", "result": {"contact_type": 1, "userid": self.userid}},
+            },
+        )
+        self.addCleanup(self.sandbox.control, "faults/clear", {})
+        self.assertEqual(self.error_of(self.finish(self.scan(self.start(), self.userid))), "not_member")
+        self.assertFalse(self.signed_in_uid())
+
     def test_first_login_can_create_the_account(self):
         self.company.sudo().dingtalk_login_create = True
         self.sandbox.control(

@@ -63,7 +63,11 @@ class TestDingTalkLoginAbuse(LoginCase):
                 self.assertEqual(self.error_of(self.loginweb(code)), "failed")
         self.assertEqual(self.sandbox.stats(), {}, "DingTalk was never asked")
         self.assertEqual(self.inapp("well-formed-but-unknown").json()["error"], "failed")
-        self.assertEqual(self.sandbox.stats().get(GETUSERINFO), 1, "a plausible code is checked")
+        self.assertEqual(
+            self.sandbox.stats().get(GETUSERINFO),
+            1,
+            f"a plausible code is checked {self.sandbox.control('stats')}",
+        )
 
     # --- quotas per session and per address ---
 

@@ -2,7 +2,17 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.neutralize import neutralize_database
 from odoo.tests import TransactionCase, tagged
 
+from ..dingtalk import client as dt_client
+from ..dingtalk.directory import FetchError
 from .common import SANDBOX_APP, DingTalkCase
+
+TOKEN = "/v1.0/oauth2/accessToken"
+DEPT_GET = "/topapi/v2/department/get"
+# 60020 as DingTalk words it [KB:API/1447-obtain-jsapi-ticket]
+IP_ERRMSG = (
+    "请参考FAQ：https://open-doc.dingtalk.com/microapp/faquestions/cvbtph。"
+    "错误原因：访问ip不在白名单之中,request ip=203.119.196.81 appKey(dingsandboxappkey0001)"
+)
 
 
 @tagged("post_install", "-at_install")
@@ -63,7 +73,8 @@ class TestSettings(DingTalkCase):
         params = self._test_connection()
         self.assertEqual(params["type"], "success", params["message"])
         calls = self.sandbox.stats()
-        self.assertEqual(calls.get("/gettoken"), 1)
+        self.assertEqual(calls.get(TOKEN), 1, "the v1.0 token, exempt from the monthly quota")
+        self.assertNotIn("/gettoken", calls)
         self.assertEqual(calls.get("/topapi/v2/department/get"), 1)
         with self.env.registry.cursor() as cr:
             cr.execute(
@@ -84,6 +95,70 @@ class TestSettings(DingTalkCase):
                 self.assertEqual(params["type"], "danger")
                 self.assertIn(words, params["message"])
                 self.assertIn(str(errcode), params["message"])
+
+    def test_test_connection_explains_whitelist_quota_and_paging(self):
+        """Each error as DingTalk answers it (sandbox faults), in plain words naming the fix."""
+        cases = [
+            (DEPT_GET, {"errcode": 60020, "errmsg": IP_ERRMSG}, ["add 203.119.196.81 to", "60020"]),
+            (
+                DEPT_GET,
+                {"errcode": 88, "sub_code": 60020, "sub_msg": "访问ip不在白名单之中,request ip=198.51.100.4"},
+                ["add 198.51.100.4 to", "88/60020"],
+            ),
+            (
+                TOKEN,
+                {
+                    "http_status": 403,
+                    "code": "Forbidden.AccessDenied.IpNotInWhiteList",
+                    "message": "访问ip不在白名单之中,request ip=2001:db8::7 appKey(dingsandboxappkey0001)",
+                },
+                ["add 2001:db8::7 to", "IpNotInWhiteList"],
+            ),
+            (DEPT_GET, {"errcode": 60020, "errmsg": "访问ip不在白名单之中"}, ["add this server's public"]),
+            (
+                DEPT_GET,
+                {"errcode": 90020, "errmsg": "企业调用接口次数已达上限"},
+                ["month's API calls", "90020"],
+            ),
+            (
+                TOKEN,
+                {"http_status": 403, "code": "Forbidden.AccessDenied.ApiCountLimitForOrg", "message": "超限"},
+                ["month's API calls", "ApiCountLimitForOrg"],
+            ),
+            (DEPT_GET, {"errcode": 40069, "errmsg": "不合法的分页大小"}, ["page size", DEPT_GET, "40069"]),
+            (DEPT_GET, {"errcode": 40068, "errmsg": "不合法的偏移量"}, ["offset", DEPT_GET, "40068"]),
+        ]
+        for path, fault, words in cases:
+            with self.subTest(path=path, fault=fault):
+                self.sandbox_fault(path, **fault)
+                params = self._test_connection()
+                self.sandbox.control("faults/clear", {})
+                self.assertEqual(params["type"], "danger")
+                for word in words:
+                    self.assertIn(word, params["message"])
+                if "whitelist" in params["message"]:
+                    self.assertIn("IP whitelist (开发配置 → 安全设置 → 服务器出口IP)", params["message"])
+
+    def test_test_connection_explains_throttling_after_backing_off(self):
+        self.sandbox_fault(DEPT_GET, errcode=90018, count=5)
+        self.sandbox.control("stats/reset", {})
+        message = self._test_connection()["message"]
+        self.assertIn("throttling", message)
+        self.assertIn("Wait a minute", message)
+        self.assertEqual(self.sandbox.stats()[DEPT_GET], 5, "the client backed off and retried 4 times first")
+        self.sandbox_fault(TOKEN, http_status=403, code="Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
+        with dt_client.never_wait():  # v1.0 too; given up at once rather than after the backoff
+            message = self._test_connection()["message"]
+        self.assertIn("Wait a minute", message)
+        self.assertIn("QpsLimitForAppkeyAndApi", message)
+
+    def test_a_directory_walks_failures_get_the_same_words(self):
+        error = FetchError("/topapi/role/list", "", 40069, "不合法的分页大小", "req-1")
+        self.assertIn(
+            "page size Odoo used to read /topapi/role/list", self.company._dingtalk_error_message(error)
+        )
+        unreachable = FetchError("/topapi/role/list", "", None, "DingTalk /topapi/role/list timed out", None)
+        self.assertIn("timed out", self.company._dingtalk_error_message(unreachable))
 
     def test_unreachable_dingtalk_is_reported(self):
         self.company.sudo().dingtalk_oapi_url = "http://127.0.0.1:9"

@@ -7,7 +7,7 @@ import pytz
 from odoo.exceptions import AccessDenied, ValidationError
 from odoo.tests import tagged
 
-from ..models import ziqi_dingtalk_sync_finalize as finalize_module
+from ..models import ziqi_dingtalk_importer as importer_module
 from .common import DingTalkCase
 
 ORG = {"users": 40, "departments": 8, "roles": 4, "seed": 7, "leavers": 2}
@@ -43,12 +43,15 @@ class TestDirectorySync(DingTalkCase):
         return self.sandbox.control("mutate", dict(body, op=op))
 
     def a_person(self):
-        """Someone in one department who leads none."""
+        """Someone in one department who leads none and has no direct manager of their own."""
         leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
         return next(
             u
             for u in self.people.values()
-            if u["userid"] not in leaders and not u.get("boss") and len(u["dept_id_list"]) == 1
+            if u["userid"] not in leaders
+            and not u.get("boss")
+            and not u.get("manager_userid")
+            and len(u["dept_id_list"]) == 1
         )
 
     # --- scenarios ---
@@ -84,10 +87,14 @@ class TestDirectorySync(DingTalkCase):
         self.assertEqual(employee.user_id.login, person["userid"], "login is the userid by default")
         self.assertTrue(employee.user_id.has_group("base.group_user"))
         self.assertFalse(employee.user_id.has_group("base.group_system"))
-        # the initials avatar Odoo gives new people, on the user, its partner and the employee
+        # the DingTalk photo, or for someone without one the initials avatar Odoo gives new people, on the
+        # user, its partner and the employee
         avatar = base64.b64decode(employee.user_id.image_1920)
-        self.assertIn(b"<svg", avatar)
-        self.assertIn(person["name"][0].encode(), avatar)
+        if person.get("avatar"):
+            self.assertTrue(avatar.startswith(b"\x89PNG"), "the sandbox serves PNG photos")
+        else:
+            self.assertIn(b"<svg", avatar)
+            self.assertIn(person["name"][0].encode(), avatar)
         self.assertEqual(employee.image_1920, employee.user_id.image_1920)
         self.assertEqual(employee.work_contact_id, employee.user_id.partner_id)
         hired = datetime.datetime.fromtimestamp(person["hired_date"] / 1000, pytz.timezone("Asia/Shanghai"))
@@ -131,7 +138,7 @@ class TestDirectorySync(DingTalkCase):
         self.assertTrue(new.dingtalk_activated)
 
     def test_managers_are_written_in_slices(self):
-        with patch.object(finalize_module, "MANAGER_SLICE", 3):
+        with patch.object(importer_module, "MANAGER_SLICE", 3):
             run = self.sync()
         self.assertEqual(run.state, "done", run.log_ids.mapped("message"))
         with_manager = 0
@@ -208,17 +215,79 @@ class TestDirectorySync(DingTalkCase):
         self.assertEqual(employee.parent_id, self.employee(new_leader), "the new leader manages the mover")
         self.assertEqual(run.stats["users"]["updated"], 1)
 
-    def test_manager_userid_is_used_when_dingtalk_gives_it(self):
-        self.sync()
-        person, boss = self.a_person(), next(u for u in self.people.values() if u.get("boss"))
-        employee = self.employee(person["userid"])
-        vals = self.env["hr.employee"]._prepare_dingtalk_vals(
-            dict(person, manager_userid=boss["userid"]), self.company
+    def test_direct_managers_come_from_user_get_for_everyone(self):
+        """user/list never shows direct managers (直属主管): the sync reads user/get for everyone, sets each
+        employee's manager to their direct manager, else their department's leader, and clears a manager
+        removed in DingTalk (protocol §9.2)."""
+        run = self.sync()
+        self.assertGreaterEqual(run.api_calls.get("/topapi/v2/user/get", 0), len(self.people))
+        leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
+        direct = [u for u in self.people.values() if u.get("manager_userid")]
+        self.assertTrue(
+            [u for u in direct if u["manager_userid"] not in leaders], "managers who lead no department"
         )
-        employee.write(vals)
+        for person in self.people.values():
+            employee = self.employee(person["userid"])
+            manager = person.get("manager_userid")
+            self.assertEqual(employee.dingtalk_manager_userid, manager or False, person["userid"])
+            expected = self.employee(manager) if manager else employee.department_id.manager_id
+            self.assertEqual(employee.parent_id, expected if expected != employee else self.Employee)
+        person = next(u for u in direct if u["manager_userid"] not in leaders)
+        self.mutate("update_user", userid=person["userid"], manager_userid="")
+        newcomer = self.a_person()
+        self.mutate("update_user", userid=newcomer["userid"], manager_userid=person["userid"])
+        run = self.sync()
+        employee = self.employee(person["userid"])
+        self.assertFalse(employee.dingtalk_manager_userid, "removed in DingTalk: cleared")
+        expected = employee.department_id.manager_id
+        self.assertEqual(employee.parent_id, expected if expected != employee else self.Employee)
+        self.assertEqual(self.employee(newcomer["userid"]).parent_id, employee, "a new direct manager")
+        self.assertEqual(run.stats["users"]["updated"], 2)
+
+    def test_the_apps_contacts_scope_is_not_an_error(self):
+        """Departments outside the app's contacts scope (listed by listsubid, but department/get and user/list
+        answer 50004) are not synced and leave the walk complete; departments and people that fall out of
+        the scope later are archived like removed ones and leavers, under the safety threshold (§9.3)."""
+        depts = {d["dept_id"]: d for d in self.org["departments"]}
+        top = [d for d in depts.values() if d.get("parent_id") == 1]
+        granted = top[0]["dept_id"]
+
+        def in_scope(dept_id):
+            while dept_id in depts and dept_id != granted:
+                dept_id = depts[dept_id].get("parent_id")
+            return dept_id == granted
+
+        inside = {d for d in depts if in_scope(d)}
+        people_inside = {u for u, p in self.people.items() if inside & set(p["dept_id_list"])}
+        self.assertTrue(people_inside and people_inside != set(self.people), "people on both sides")
+        self.sandbox.control("scope", {"authed_dept": [granted]})
+        run = self.sync()
+        self.assertEqual(run.state, "done", run.log_ids.mapped("message"))
+        self.assertTrue(run.walk_complete, "outside the scope is not an error")
+        self.assertEqual(run.departments_outside_scope, len(depts) - len(inside))
+        self.assertFalse(run.log_ids)
+        bound = self.Department.search([("dingtalk_id", "!=", False), ("company_id", "=", self.company.id)])
+        self.assertEqual(set(bound.mapped("dingtalk_id")), {str(d) for d in inside})
+        employees = self.Employee.search(
+            [("dingtalk_userid", "!=", False), ("company_id", "=", self.company.id)]
+        )
+        self.assertEqual(set(employees.mapped("dingtalk_userid")), people_inside)
+        self.sandbox.control("scope", {"all": True})
         self.sync()
-        self.assertEqual(employee.parent_id, self.employee(boss["userid"]))
-        self.assertEqual(employee.dingtalk_manager_userid, boss["userid"], "a listing without it keeps it")
+        self.assertEqual(len(self.Employee.search([("dingtalk_userid", "!=", False)])), len(self.people))
+        # the scope shrinks again: what fell out of it is archived, once the threshold allows that many
+        self.sandbox.control("scope", {"authed_dept": [granted]})
+        run = self.sync()
+        self.assertEqual(run.state, "stopped", "more than 10 % of the people at once: nobody archived")
+        self.assertEqual(len(self.Employee.search([("dingtalk_userid", "!=", False)])), len(self.people))
+        self.company.dingtalk_archive_threshold = 100
+        run = self.sync()
+        self.assertEqual(run.state, "done", run.log_ids.mapped("message"))
+        for dept_id in depts:
+            self.assertEqual(self.department(dept_id).active, dept_id in inside, dept_id)
+        for userid in self.people:
+            self.assertEqual(self.employee(userid).active, userid in people_inside, userid)
+        self.assertEqual(run.stats["users"]["archived"], len(self.people) - len(people_inside))
 
     def test_role_mapped_to_a_group_then_removed(self):
         self.sync()
@@ -356,18 +425,3 @@ class TestDirectorySync(DingTalkCase):
                 break
         self.assertEqual(run.state, "done")
         self.assertEqual(phases[:4], ["departments", "users", "users", "roles"])
-
-    def test_parents_are_placed_before_children_and_cycles_are_broken(self):
-        run = self.env["ziqi.dingtalk.sync.run"].create({"company_id": self.company.id})
-        payloads = {
-            "3": {"parent_id": 2},
-            "2": {"parent_id": 1},
-            "1": {},
-            "8": {"parent_id": 9},
-            "9": {"parent_id": 8},
-        }
-        order = run._parents_first(payloads)
-        self.assertLess(order.index("1"), order.index("2"))
-        self.assertLess(order.index("2"), order.index("3"))
-        self.assertEqual(set(order), set(payloads))
-        self.assertTrue(run.log_ids, "the cycle is logged")
