@@ -735,3 +735,43 @@ def test_failed_push_list_busy_answer_is_retried_a_timeout_is_not(org):
     finally:
         control(org, "config", {"latency_ms": 0})
     assert sandbox_calls(org, FAILED) == 3, "not asked again: the lost answer may have held events"
+
+
+def test_owner_thread_store_keeps_pool_threads_off_the_store():
+    """Only the thread that made the store touches the one behind it; a token a pool thread fetched waits in
+    memory until the owner settles it."""
+    import threading
+
+    from dingtalk.client import MemoryTokenStore, OwnerThreadStore
+
+    class Recording(MemoryTokenStore):
+        def __init__(self):
+            super().__init__()
+            self.threads = set()
+
+        def get(self):
+            self.threads.add(threading.get_ident())
+            return super().get()
+
+        def set(self, token, expires_at):
+            self.threads.add(threading.get_ident())
+            super().set(token, expires_at)
+
+    inner = Recording()
+    store = OwnerThreadStore(inner)
+    inner.set("old", 2e9)
+    assert store.get() == ("old", 2e9)
+    seen = {}
+
+    def pool_thread():
+        seen["get"] = store.get()
+        store.set("new", 3e9)
+        store.flush()  # not the owner: nothing reaches the store
+
+    thread = threading.Thread(target=pool_thread)
+    thread.start()
+    thread.join()
+    assert seen["get"] == ("old", 2e9), "the pool sees the owner's copy"
+    assert inner.get() == ("old", 2e9) and inner.threads == {threading.get_ident()}
+    store.flush()
+    assert inner.get() == ("new", 3e9), "settled by the owner"

@@ -63,6 +63,7 @@ class BatchClient:
             self._memo[("user", userid)] = (True, payload)
         # not in the department Odoo knew (moved, left, or the list failed): read them one by one
         self._run({("user", u): (lambda u=u: self._client.user_get(u)) for u in through_list - set(found)})
+        self._client.settle_token()
 
     def _find_in_list(self, dept_id, wanted):
         """The people of ``wanted`` listed in ``dept_id``; stops paging once all are found."""

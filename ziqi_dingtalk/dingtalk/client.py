@@ -124,14 +124,21 @@ class MemoryTokenStore(TokenStore):
 
 class OwnerThreadStore(TokenStore):
     """A store that may only be used by the thread that made it (one holding a database cursor), seen by
-    other threads (a pool doing HTTP) through a copy in memory: what they fetch stays in that copy, so no
-    thread but the owner ever touches the store behind it. DingTalk answers a token request with the
-    current token while it is valid, so a token fetched in a pool thread and never stored costs nothing."""
+    other threads (a pool doing HTTP) through a copy in memory: what they fetch stays in that copy until
+    the owner calls :meth:`flush` (``DingTalkClient.settle_token``), so no thread but the owner ever
+    touches the store behind it."""
 
     def __init__(self, store):
         self._store = store
         self._owner = threading.get_ident()
         self._copy = MemoryTokenStore()
+        self._pending = None  # a token a pool thread fetched, not in the store yet
+
+    def flush(self):
+        """Owner thread: put a token a pool thread fetched into the store."""
+        if self._mine() and self._pending:
+            pending, self._pending = self._pending, None
+            self._store.set(*pending)
 
     def _mine(self):
         return threading.get_ident() == self._owner
@@ -147,7 +154,10 @@ class OwnerThreadStore(TokenStore):
     def set(self, token, expires_at):
         self._copy.set(token, expires_at)
         if self._mine():
+            self._pending = None
             self._store.set(token, expires_at)
+        else:
+            self._pending = (token, expires_at)
 
     def clear(self):
         self._copy.clear()
@@ -327,6 +337,14 @@ class DingTalkClient:
         if force:
             return self._refresh_token(stale=self._known_token())
         return self._known_token() or self._refresh_token(stale=None)
+
+    def settle_token(self):
+        """From the thread that made this client, after concurrent work: keep in the token store a token one
+        of the pool's threads had to fetch (the one in the store was refused), so the next client of this
+        app does not start with the refused one."""
+        flush = getattr(self.token_store, "flush", None)
+        if flush:
+            flush()
 
     def _valid(self, cached):
         return cached[0] if cached and cached[0] and cached[1] > self._clock() else None

@@ -127,6 +127,9 @@ class DirectoryWalker:
         finally:
             self._stop.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
+            settle = getattr(self.client, "settle_token", None)  # in the consumer's (the owner's) thread
+            if settle:
+                settle()
 
     def _caps(self):
         """Threads per lane: ``workers`` shared evenly, the leftovers to the managers lane (the busiest)."""

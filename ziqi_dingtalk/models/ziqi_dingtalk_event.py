@@ -11,6 +11,7 @@ from odoo.tools import SQL, config
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.batch import BatchClient, BudgetSpent, plan_list_reads
 from ..dingtalk.events import manager_changes
+from .cron_wake import wake_events_cron
 from .import_report import ImportReport
 
 _logger = logging.getLogger(__name__)
@@ -135,23 +136,7 @@ class ZiqiDingtalkEvent(models.Model):
         return row and row[0]
 
     def _insert_trigger(self):
-        """A trigger of the events cron at the database's clock now, and its NOTIFY once committed.
-
-        Not ``ir.cron._trigger()``: at the end of a run Odoo deletes the job's triggers older than the start
-        of that run, and ``fields.Datetime.now()`` is truncated to the second, so an event stored during a
-        run, in the second it started, would lose its trigger. ``clock_timestamp()`` is the time of the
-        insert itself, to the microsecond: later than the start of any run that may have missed the event."""
-        cron = self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_events", raise_if_not_found=False)
-        if not cron:  # deleted by hand: the event is kept (and acknowledged) all the same
-            _logger.error("DingTalk events: the cron that applies them is missing (upgrade the module)")
-            return
-        self.env.cr.execute(
-            """INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-               VALUES (%s, clock_timestamp() AT TIME ZONE 'UTC', %s, %s,
-                       now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')""",
-            [cron.id, self.env.uid, self.env.uid],
-        )
-        self.env.cr.postcommit.add(self.env["ir.cron"]._notifydb)
+        wake_events_cron(self.env)
 
     # --- applying ---
 
