@@ -92,7 +92,7 @@ def serve(sb, request, path):
     match = PATH_RE.match(path)
     with sb.lock:
         known = bool(match) and match["userid"] in sb.org.users
-    fault = _take_fault(sb.faults, path)
+    fault = sb.faults.take(path, wildcard=PREFIX)  # ``*`` rules are for the APIs, not pictures
     if fault is not None:
         return _fault_response(fault, match)
     if request.method not in ("GET", "HEAD") or not known:
@@ -102,19 +102,6 @@ def serve(sb, request, path):
 
 def _png_response(data, content_type="image/png"):
     return Response(data, content_type=content_type, headers={"Cache-Control": "max-age=31536000"})
-
-
-def _take_fault(faults, path):
-    """Like ``Faults.take``, for picture rules only: ``*`` rules are meant for DingTalk's APIs."""
-    with faults.lock:
-        for rule in faults.rules:
-            if rule["path"] not in (path, PREFIX) or rule["fired"] >= rule["count"]:
-                continue
-            rule["seen"] += 1
-            if rule["seen"] > rule["after"]:
-                rule["fired"] += 1
-                return rule
-    return None
 
 
 def _fault_response(fault, match):

@@ -110,10 +110,11 @@ class Faults:
             self.rules.append(rule)
         return rule
 
-    def take(self, path):
+    def take(self, path, wildcard="*"):
+        """The next rule that fires for a call of ``path`` (rules for ``wildcard`` match every path)."""
         with self.lock:
             for rule in self.rules:
-                if rule["path"] not in (path, "*") or rule["fired"] >= rule["count"]:
+                if rule["path"] not in (path, wildcard) or rule["fired"] >= rule["count"]:
                     continue
                 rule["seen"] += 1
                 if rule["seen"] > rule["after"]:

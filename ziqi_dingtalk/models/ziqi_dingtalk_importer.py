@@ -107,6 +107,22 @@ class ZiqiDingtalkImporter(models.AbstractModel):
             if len(changed) > size:
                 self.env.invalidate_all()
 
+    def _bind_or_create(self, company, Model, payloads, report, kind):
+        """The company's bound records of ``Model`` (binder: ``dingtalk_id``) and, created at once, one for
+        each payload none is bound to. Returns (bound before, dingtalk_id → record, keys created)."""
+        bound = Model.search([("company_id", "=", company.id), ("dingtalk_id", "!=", False)])
+        by_key = {record.dingtalk_id: record for record in bound}
+        new_keys = [key for key in payloads if key not in by_key]
+        created = Model.create(
+            [
+                dict(Model._prepare_dingtalk_vals(payloads[key]), dingtalk_id=key, company_id=company.id)
+                for key in new_keys
+            ]
+        )
+        by_key.update(zip(new_keys, created, strict=True))
+        report.count(kind, "created", len(created))
+        return bound, by_key, new_keys
+
     # --- one bad record never fails a batch ---
 
     def _create_isolated(self, report, Model, kind, vals_by_key):
@@ -151,18 +167,8 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         the bound departments not among them when ``archive_missing`` (a complete walk: a department that
         was removed, or is no longer in the app's contacts scope)."""
         Department = self._quiet("hr.department")
-        bound = Department.search([("company_id", "=", company.id), ("dingtalk_id", "!=", False)])
-        by_key = {dept.dingtalk_id: dept for dept in bound}
-        new_keys = [key for key in payloads if key not in by_key]
+        bound, by_key, new_keys = self._bind_or_create(company, Department, payloads, report, "departments")
         new_set = set(new_keys)
-        created = Department.create(
-            [
-                dict(Department._prepare_dingtalk_vals(payloads[key]), dingtalk_id=key, company_id=company.id)
-                for key in new_keys
-            ]
-        )
-        by_key.update(zip(new_keys, created, strict=True))
-        report.count("departments", "created", len(created))
         updated = 0
         ordered, cycles = parents_first(payloads)
         for key in cycles:
@@ -461,18 +467,8 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         members given in ``members`` (role id → userids); archive the bound roles not among them when
         ``archive_missing`` (a complete walk)."""
         Role = self._quiet("ziqi.dingtalk.role")
-        bound = Role.search([("company_id", "=", company.id)])
-        by_key = {role.dingtalk_id: role for role in bound}
-        new_keys = [key for key in payloads if key not in by_key]
+        bound, by_key, new_keys = self._bind_or_create(company, Role, payloads, report, "roles")
         new_set = set(new_keys)
-        created = Role.create(
-            [
-                dict(Role._prepare_dingtalk_vals(payloads[key]), dingtalk_id=key, company_id=company.id)
-                for key in new_keys
-            ]
-        )
-        by_key.update(zip(new_keys, created, strict=True))
-        report.count("roles", "created", len(created))
         employees = self._employee_map(
             company, {userid for userids in members.values() for userid in userids}
         )
@@ -488,7 +484,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
                 role.write(diff)
                 updated += key not in new_set
         report.count("roles", "updated", updated)
-        report.count("roles", "unchanged", len(payloads) - len(created) - updated)
+        report.count("roles", "unchanged", len(payloads) - len(new_keys) - updated)
         if archive_missing:
             self._archive_roles(
                 company, bound.filtered(lambda role: role.dingtalk_id not in payloads), report
