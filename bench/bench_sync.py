@@ -91,7 +91,7 @@ def _mean(values):
 def measure_floor(registry, company_id, departments, users):
     """Batch-create bare departments, users and employees, timed, then roll back."""
     with registry.cursor() as cr:
-        from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_importer.importer import QUIET
+        from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_importer import QUIET
 
         env = api.Environment(cr, SUPERUSER_ID, QUIET)  # the sync's own context
         group_user = env.ref("base.group_user").id
@@ -159,6 +159,10 @@ def main():
         calls = first["api_calls"]
         lower_bound = max(count / args.qps for path, count in calls.items() if path not in TOKEN_PATHS)
         stats = first["stats"]
+        partial = {"initial_sync_s": round(first_s, 1), "resync_s": round(second_s, 1), "api_calls": calls}
+        partial.update(api_lower_bound_s=round(lower_bound, 1), peak_rss_mb=round(peak_sync))
+        print(json.dumps(partial))
+        sys.stdout.flush()  # the syncs' figures, before the floor is measured
         floor = (
             None
             if args.skip_floor
