@@ -1,5 +1,5 @@
-"""Concurrent read of a whole DingTalk organisation (departments, users, their direct managers, roles) for a
-full sync.
+"""Concurrent read of a whole DingTalk organisation (departments, users, roles) for a full sync, and of the
+direct managers of people, a batch at a time, while the caller writes what it has.
 
 Threads here only make HTTP calls through one (thread-safe) :class:`~.client.DingTalkClient`; results go
 through a bounded queue to the consumer, which iterates in its own thread (for Odoo: the one holding the
@@ -8,8 +8,10 @@ rate limiter never hold up another path: the walk takes about max(calls per path
 the sum. The client counts the calls per path (``client.stats``).
 
 Direct managers (直属主管) are only in topapi/v2/user/get, never in v2/user/list (protocol §4, §9.2): one
-user/get per person, the busiest lane, so manager items come last. Contacts scope (通讯录权限范围, §9.3):
-listsubid ignores it; department/get and user/list answer 50004 outside it, user/get 50002.
+user/get per person, by far the busiest path. The walk leaves them out (it is done in a few seconds per
+thousand people); :class:`ManagerReader` reads them for one batch of people in its own threads while the
+caller applies that batch, so DingTalk's slowest reads overlap Odoo's writes. Contacts scope (通讯录权限范围,
+§9.3): listsubid ignores it; department/get and user/list answer 50004 outside it, user/get 50002.
 """
 
 import collections
@@ -21,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .client import USER_LIST_MAX
-from .errors import DEPT_OUTSIDE_SCOPE, USER_OUTSIDE_SCOPE, APIError, NotFound, TransportError
+from .errors import DEPT_OUTSIDE_SCOPE, USER_OUTSIDE_SCOPE, APIError, NotFound, OutsideScope, TransportError
 
 _logger = logging.getLogger(__name__)
 
@@ -33,10 +35,11 @@ USER_GET = "/topapi/v2/user/get"
 AUTH_SCOPES = "/auth/scopes"
 ROLE_LIST = "/topapi/role/list"
 ROLE_MEMBERS = "/topapi/role/simplelist"
-KINDS = ("dept", "user", "manager", "role", "role_members")
+KINDS = ("dept", "user", "role", "role_members")
 # Answers that do not fail the walk: the department or person vanished meanwhile (NotFound: 60003, 60121,
 # 33012) or is outside the app's contacts scope (50004 on a department, 50002 on a person).
 _VANISHED_OK = frozenset({LISTSUBID, DEPT_GET, USER_LIST, USER_GET})
+MANAGER_WORKERS = 4  # user/get's 20 calls/s need few threads (its answers come in tens of milliseconds)
 _OUTSIDE_SCOPE = {DEPT_GET: DEPT_OUTSIDE_SCOPE, USER_LIST: DEPT_OUTSIDE_SCOPE, USER_GET: USER_OUTSIDE_SCOPE}
 _DONE = object()  # end of the walk (queue sentinel)
 _PUT_POLL = 0.1  # seconds between checks of the stop flag while the queue is full
@@ -47,9 +50,9 @@ class Item:
     """One thing read from DingTalk.
 
     ``kind`` / ``key`` / ``payload``: ``dept`` / dept_id (str) / the department/get result; ``user`` /
-    userid / the user object of topapi/v2/user/list; ``manager`` / userid / ``{"manager_userid": userid
-    or None}`` from topapi/v2/user/get (None: user/get answered without one, DingTalk's way of saying the
-    person has no direct manager); ``role`` / role id (str) / ``{id, name, group_id, group_name}``;
+    userid / the user object of topapi/v2/user/list (or, for a person granted to the app by name, the
+    user/get answer, which has ``manager_userid``); ``role`` / role id (str) / ``{id, name, group_id,
+    group_name}``;
     ``role_members`` / role id (str) / ``{role_id, userids}`` (the complete member list).
     """
 
@@ -79,28 +82,21 @@ class DirectoryWalker:
     """Iterate over every department, user and role of the organisation, fetched concurrently.
 
     ``for item in DirectoryWalker(client): ...`` yields :class:`Item` objects in completion order, each
-    user and each manager item once. Afterwards ``complete`` is True only when every call succeeded; these
-    answers are not failures: a department or person that vanished during the walk (60003; user/get 60121,
-    33012: no manager item), a department outside the app's contacts scope (50004 on department/get or
-    user/list: nothing yielded for it, its id in ``out_of_scope``, the tree below it still walked) and a
-    person outside it (user/get 50002: no manager item). ``errors`` lists the :class:`FetchError` of the
-    others and ``counts`` the items yielded per kind. Closing the iterator early stops the walk.
+    user once. Afterwards ``complete`` is True only when every call succeeded; these answers are not
+    failures: a department or person that vanished during the walk (60003; user/get 60121, 33012), a
+    department outside the app's contacts scope (50004 on department/get or user/list: nothing yielded for
+    it, its id in ``out_of_scope``, the tree below it still walked) and a person granted by name but
+    outside it after all (user/get 50002). ``errors`` lists the :class:`FetchError` of the others and
+    ``counts`` the items yielded per kind. Closing the iterator early stops the walk.
 
-    ``managers`` (default: ``users``; needs ``users``) reads user/get for every person listed. ``workers``
-    threads are shared evenly by the lanes (one per API path), the user/get lane getting the leftovers.
+    ``workers`` threads are shared evenly by the lanes (one per API path).
     """
 
-    def __init__(
-        self, client, *, departments=True, users=True, roles=True, managers=None, workers=12, language="zh_CN"
-    ):
-        managers = users if managers is None else managers
-        if managers and not users:
-            raise ValueError("managers=True needs users=True: the people to read are those user/list gives")
+    def __init__(self, client, *, departments=True, users=True, roles=True, workers=12, language="zh_CN"):
         self.client = client
         self.departments = departments
         self.users = users
         self.roles = roles
-        self.managers = bool(managers)
         self.workers = max(1, workers)
         self.language = language
         self.complete = False
@@ -120,7 +116,7 @@ class DirectoryWalker:
         self._waiting = collections.defaultdict(collections.deque)
         self._running = collections.Counter()
         self._lane_caps = self._caps()
-        self._listed = set()  # userids whose user/get is scheduled (managers)
+        self._listed = set()  # userids already listed (a granted person listed too is not read again)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="dingtalk-directory")
         try:
             yield from self._consume()
@@ -132,14 +128,10 @@ class DirectoryWalker:
                 settle()
 
     def _caps(self):
-        """Threads per lane: ``workers`` shared evenly, the leftovers to the managers lane (the busiest)."""
-        wanted = ("dept", self.departments), ("users", self.users), ("managers", self.managers)
-        lanes = ["tree", *(lane for lane, on in wanted if on), *(["roles"] if self.roles else [])]
-        share = max(1, self.workers // len(lanes))
-        caps = dict.fromkeys(lanes, share)
-        if self.managers:
-            caps["managers"] += max(0, self.workers - share * len(lanes))
-        return caps
+        """Threads per lane: ``workers`` shared evenly."""
+        wanted = ("dept", self.departments), ("users", self.users), ("roles", self.roles)
+        lanes = ["tree", *(lane for lane, on in wanted if on)]
+        return dict.fromkeys(lanes, max(1, self.workers // len(lanes)))
 
     def _consume(self):
         seen_users = set()
@@ -269,15 +261,12 @@ class DirectoryWalker:
             self._put([Item("dept", str(dept_id), dept)])
 
     def _list_users(self, dept_id):
-        """Page through the direct members of ``dept_id``, queueing each page as it arrives and scheduling
-        user/get for the people not listed before (managers)."""
+        """Page through the direct members of ``dept_id``, queueing each page as it arrives."""
         users = self.client.iter_user_list(dept_id, language=self.language)
         for page in self._guarded(USER_LIST, dept_id, _pages(users, USER_LIST_MAX)):
+            self._newly_listed(user["userid"] for user in page)
             if not self._put([Item("user", user["userid"], user) for user in page]):
                 return
-            if self.managers:
-                for userid in self._newly_listed(user["userid"] for user in page):
-                    self._submit("managers", self._get_manager, userid)
 
     def _newly_listed(self, userids):
         with self._lock:
@@ -289,21 +278,17 @@ class DirectoryWalker:
         """People granted to the app by name (``authed_user`` of its contacts scope): one whose departments
         are all outside the scope is in no user/list the app may read, so each is read with user/get."""
         scope = self._call(AUTH_SCOPES, "", self.client.auth_scopes)
-        for userid in self._newly_listed((scope or {}).get("authed_user") or ()):
-            self._submit("managers", self._get_person, userid)
+        for userid in (scope or {}).get("authed_user") or ():
+            self._submit("users", self._get_person, userid)
 
     def _get_person(self, userid):
-        """Queue a person read with user/get (their user item, then their manager item)."""
+        """Queue a person granted by name, read with user/get (so with their direct manager), unless a user
+        list had them already."""
+        if not self._newly_listed([userid]):
+            return
         person = self._call(USER_GET, userid, functools.partial(self.client.user_get, userid, self.language))
         if person is not None:
-            manager = person.pop("manager_userid", None) or None
-            self._put([Item("user", userid, person), Item("manager", userid, {"manager_userid": manager})])
-
-    def _get_manager(self, userid):
-        """Queue the direct manager of ``userid`` (user/get leaves manager_userid out when there is none)."""
-        person = self._call(USER_GET, userid, functools.partial(self.client.user_get, userid, self.language))
-        if person is not None:
-            self._put([Item("manager", userid, {"manager_userid": person.get("manager_userid") or None})])
+            self._put([Item("user", userid, person)])
 
     def _list_roles(self):
         """Queue every role (role groups flattened) and schedule the member list of each."""
@@ -322,6 +307,55 @@ class DirectoryWalker:
 
     def _role_member_ids(self, role_id):
         return [member["userid"] for member in self.client.iter_role_members(role_id)]
+
+
+class ManagerReader:
+    """The direct managers (直属主管) of some people, read with topapi/v2/user/get (one call per person, the
+    only API that shows them) in a few threads of its own, while the caller does its own work::
+
+        with ManagerReader(client, userids) as reader:
+            ...  # write what the batch already has
+            managers, errors = reader.result()
+
+    ``managers``: userid → manager's userid ("" for none) of everyone DingTalk answered for; a person who
+    vanished meanwhile (60121, 33012) or is outside the app's contacts scope (50002) is left out, and so is
+    one whose call failed: ``errors`` has its :class:`FetchError`. Threads only do HTTP: the caller reads
+    the access token first (``client.access_token()``) and settles it after (``client.settle_token()``).
+    Leaving the ``with`` block cancels the reads not started yet."""
+
+    def __init__(self, client, userids, language="zh_CN", workers=MANAGER_WORKERS):
+        self.client = client
+        self.language = language
+        userids = list(dict.fromkeys(userids))
+        self._pool = ThreadPoolExecutor(
+            max(1, min(workers, len(userids))), thread_name_prefix="dingtalk-managers"
+        )
+        self._futures = {userid: self._pool.submit(self._read, userid) for userid in userids}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read(self, userid):
+        try:
+            return self.client.user_get(userid, self.language)["manager_userid"] or ""
+        except (NotFound, OutsideScope):
+            return None
+        except (APIError, TransportError) as error:
+            return FetchError.from_exception(USER_GET, userid, error)
+
+    def result(self):
+        """Wait for every answer: ``(managers, errors)``."""
+        managers, errors = {}, []
+        for userid, future in self._futures.items():
+            answer = future.result()
+            if isinstance(answer, FetchError):
+                errors.append(answer)
+            elif answer is not None:
+                managers[userid] = answer
+        return managers, errors
 
 
 def _pages(items, size):

@@ -202,10 +202,11 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         there (empty: none); without the key (user/list never has it) the manager Odoo knows is kept.
 
         ``match``: people not bound yet may be matched to existing employees and users (when the company's
-        Match Existing People allows it); only the full sync, which an admin starts or schedules, asks."""
+        Match Existing People allows it); only the full sync, which an admin starts or schedules, asks.
+        Returns the userids of the people created or updated."""
         match = match and company.dingtalk_match_existing
         employees = self._bind_employees(company, payloads, match)
-        self._apply_employees(company, payloads, employees, match, report)
+        return self._apply_employees(company, payloads, employees, match, report)
 
     def _bind_employees(self, company, payloads, match):
         """Existing employees of these people: by binding, then (when ``match``) by email or mobile."""
@@ -287,6 +288,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         for key, record in applied.items():
             if record.id in failed:  # a picture never fails the person: logged, tried again next time
                 report.problem("users", key, failed[record.id])
+        return set(created) | {key for key, outcome in outcomes.items() if outcome}
 
     def _update_employee(self, company, employee, payload, departments, match, report):
         """Bring one bound employee (and its user) in line with DingTalk. Returns "moved" when the person
@@ -397,6 +399,31 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         return matched
 
     # --- managers ---
+
+    def _import_direct_managers(self, company, managers, report, counted=()):
+        """Record the DingTalk direct manager (直属主管) of bound people: ``managers`` maps userid → manager's
+        userid ("" for none), as user/get answered. Writes only what changed; the Odoo manager follows in
+        :meth:`_apply_managers`. A person whose manager changed counts as updated, moved from unchanged
+        unless among ``counted`` (the userids this report counted as created or updated already)."""
+        employees = self._quiet("hr.employee")
+        employees.flush_model(["dingtalk_manager_userid"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT id, dingtalk_userid, dingtalk_manager_userid FROM hr_employee
+                   WHERE company_id = %s AND dingtalk_userid = ANY(%s)""",
+                company.id,
+                sorted(managers),
+            )
+        )
+        changed = {
+            userid: (employee_id, managers[userid] or False)
+            for employee_id, userid, current in self.env.cr.fetchall()
+            if (current or "") != managers[userid]
+        }
+        self._write_by_slices(employees, "dingtalk_manager_userid", list(changed.values()), MANAGER_SLICE)
+        moved = len(set(changed) - set(counted))
+        report.count("users", "updated", moved)
+        report.count("users", "unchanged", -moved)
 
     def _apply_managers(self, company, userids=None, dept_keys=None):
         """Department managers (the first of DingTalk's leaders Odoo knows), then each employee's manager:

@@ -8,7 +8,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..dingtalk import errors as dt_errors
-from ..dingtalk.directory import DirectoryWalker
+from ..dingtalk.directory import DirectoryWalker, ManagerReader
 from .import_report import COUNTERS, ImportReport
 
 _logger = logging.getLogger(__name__)
@@ -264,31 +264,16 @@ class ZiqiDingtalkSyncRun(models.Model):
         )
         rows = {}
         for item in walker:
-            # a person's direct manager (user/get) joins their user/list entry: one payload per person
-            kind, payload = (
-                ("user", {"manager_userid": item.payload["manager_userid"] or ""})
-                if (item.kind == "manager")
-                else (item.kind, item.payload)
-            )
-            rows[kind, item.key] = {**rows.get((kind, item.key), {}), **payload}
+            rows[item.kind, item.key] = item.payload
             if len(rows) >= STAGE_CHUNK:
                 self._stage(rows)
                 rows = {}
         self._stage(rows)
         report = ImportReport()
-        for error in walker.errors:
-            report.problem(
-                error.api, error.key, self.company_id._dingtalk_error_message(error), error.request_id
-            )
+        self._report_fetch_errors(walker.errors, report)
         self._keep(report)
-        self.write(
-            {
-                "walk_complete": walker.complete,
-                "departments_outside_scope": len(walker.out_of_scope),
-                "api_calls": client.stats,
-                "api_call_count": sum(client.stats.values()),
-            }
-        )
+        self._count_calls(client)
+        self.write({"walk_complete": walker.complete, "departments_outside_scope": len(walker.out_of_scope)})
         return True
 
     def _step_departments(self):
@@ -301,15 +286,27 @@ class ZiqiDingtalkSyncRun(models.Model):
         return True
 
     def _step_users(self):
-        batch = self._staged("user", after=self.cursor, limit=USER_BATCH)
+        """The next batch of people; their direct managers are read (user/get, the slowest of the walk's
+        reads) while the batch is written."""
+        batch = dict(self._staged("user", after=self.cursor, limit=USER_BATCH))
         if not batch:
             return True
-        # everyone listed is staff: ``active: false`` only means they have not activated DingTalk yet
-        # (protocol §9.1); only the full sync, which the admin starts or schedules, may match existing people
+        client = self.company_id._dingtalk_client()
+        client.access_token()  # the reader's threads only do HTTP
+        # a person granted by name was read with user/get already: their payload has their manager
+        unread = [userid for userid, payload in batch.items() if "manager_userid" not in payload]
         report = ImportReport()
-        self._importer()._import_people(self.company_id, dict(batch), report, match=True)
+        with ManagerReader(client, unread) as reader:
+            # everyone listed is staff: ``active: false`` only means they have not activated DingTalk yet
+            # (protocol §9.1); only the full sync, which the admin starts or schedules, may match people
+            changed = self._importer()._import_people(self.company_id, batch, report, match=True)
+            managers, errors = reader.result()
+        client.settle_token()
+        self._importer()._import_direct_managers(self.company_id, managers, report, counted=changed)
+        self._report_fetch_errors(errors, report)
         self._keep(report)
-        self.cursor = batch[-1][0]
+        self._count_calls(client)
+        self.cursor = max(batch)
         return False
 
     def _step_roles(self):
@@ -348,6 +345,19 @@ class ZiqiDingtalkSyncRun(models.Model):
 
     def _importer(self):
         return self.env["ziqi.dingtalk.importer"]
+
+    def _report_fetch_errors(self, errors, report):
+        for error in errors:
+            report.problem(
+                error.api, error.key, self.company_id._dingtalk_error_message(error), error.request_id
+            )
+
+    def _count_calls(self, client):
+        """Add the calls ``client`` made to this run's per-API counts."""
+        calls = dict(self.api_calls or {})
+        for path, count in client.stats.items():
+            calls[path] = calls.get(path, 0) + count
+        self.write({"api_calls": calls, "api_call_count": sum(calls.values())})
 
     def _stage(self, rows):
         """Stage ``{(kind, key): payload}``; a payload staged again for the same key is merged into it."""

@@ -244,6 +244,39 @@ class TestDirectorySync(DingTalkCase):
         self.assertEqual(self.employee(newcomer["userid"]).parent_id, employee, "a new direct manager")
         self.assertEqual(run.stats["users"]["updated"], 2)
 
+    def test_managers_are_read_while_each_batch_is_written(self):
+        """user/get (direct managers) is read a batch of people at a time, in threads, while the batch is
+        written: a call that fails keeps the manager Odoo knows and is logged, and does not make the walk
+        incomplete (the user lists alone say who left)."""
+        self.sync()
+        person = next(u for u in self.people.values() if u.get("manager_userid"))
+        other = next(
+            u for u in self.people.values() if u["userid"] not in (person["userid"], person["manager_userid"])
+        )
+        self.mutate("update_user", userid=person["userid"], manager_userid=other["userid"])
+        managers = {u.get("manager_userid") for u in self.people.values()}
+        leaders = {uid for d in self.org["departments"] for uid in d.get("dept_manager_userid_list") or ()}
+        leaver = next(
+            u
+            for u in self.people.values()
+            if u["userid"] not in {person["userid"], other["userid"], *managers, *leaders}
+        )
+        self.mutate("remove_user", userid=leaver["userid"])
+        # every user/get of the people step fails; the leaver's confirmation afterwards does not
+        self.sandbox_fault("/topapi/v2/user/get", errcode=60011, count=len(self.people) - 1)
+        run = self.sync()
+        self.assertTrue(run.walk_complete)
+        self.assertEqual(self.employee(person["userid"]).dingtalk_manager_userid, person["manager_userid"])
+        failed = run.log_ids.filtered(lambda log: log.kind == "/topapi/v2/user/get")
+        self.assertEqual(len(failed), len(self.people) - 1)
+        self.assertTrue(all(log.request_id and "60011" in log.message for log in failed))
+        self.assertFalse(self.employee(leaver["userid"]).active, "the leaver is archived all the same")
+        run = self.sync()
+        self.assertEqual(self.employee(person["userid"]).dingtalk_manager_userid, other["userid"])
+        self.assertEqual(self.employee(person["userid"]).parent_id, self.employee(other["userid"]))
+        self.assertEqual(run.stats["users"]["updated"], 1, "a changed manager alone is an update")
+        self.assertFalse(run.log_ids)
+
     def test_the_apps_contacts_scope_is_not_an_error(self):
         """Departments outside the app's contacts scope (listed by listsubid, but department/get and user/list
         answer 50004) are not synced and leave the walk complete; departments and people that fall out of
