@@ -1,7 +1,7 @@
 {
     "name": "DingTalk Integration (钉钉集成)",
     "summary": "Join a company's DingTalk to Odoo: directory sync, events, sign-in, alerts",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Human Resources",
     "author": "ziqi",
     "website": "https://github.com/ziqi/ziqi_dingtalk",

@@ -78,6 +78,13 @@ class ResCompany(models.Model):
         help="On the first sync, bind DingTalk people to existing employees and users with the same email "
         "or mobile instead of creating new ones.",
     )
+    # when the failed pushes were last pulled, and until when they are pulled each minute (callback.py)
+    dingtalk_failed_pulled_at = fields.Datetime(
+        "Failed Pushes Pulled At", readonly=True, groups="base.group_system"
+    )
+    dingtalk_failed_fast_until = fields.Datetime(
+        "Failed Pushes Pulled Each Minute Until", readonly=True, groups="base.group_system"
+    )
     dingtalk_sync_avatars = fields.Boolean(
         "Sync Profile Pictures",
         default=True,

@@ -24,7 +24,7 @@ BATCH = 50  # events per committed step: short transactions, so a DingTalk retry
 # events in order only while their ids stay under BATCH_IDS (at least one event).
 EVENT_IDS = 100
 BATCH_IDS = 150
-ID_FIELDS = ("user_ids", "dept_ids", "label_ids")
+ID_FIELDS = ("userid_list", "dept_id_list", "label_id_list")
 BATCH_BUDGET = 30  # seconds at most
 BATCHES_PER_RUN = 10  # ir.cron runs a job up to 10 batches in a row (MAX_BATCH_PER_CRON_JOB)
 # attempts started per event, counted apart from the event's row (see _count_attempts)
@@ -49,6 +49,11 @@ EVENT_FAMILIES = {
 }
 
 
+def _id_list(ids):
+    """The stored form of the DingTalk ids an event names: a JSON list of strings, or NULL for none."""
+    return json.dumps([str(value) for value in ids]) if ids else None
+
+
 class ZiqiDingtalkEvent(models.Model):
     """The event inbox: every DingTalk event is stored here before it is acknowledged, then applied."""
 
@@ -62,9 +67,13 @@ class ZiqiDingtalkEvent(models.Model):
     event_key = fields.Char(
         required=True, readonly=True, help="DingTalk's eventId, or a hash of the content."
     )
-    user_ids = fields.Char("People", readonly=True)
-    dept_ids = fields.Char("Departments", readonly=True)
-    label_ids = fields.Char("Roles", readonly=True)
+    # the DingTalk ids an event names, as strings (JSON lists; shown and searched through the fields below)
+    userid_list = fields.Json("DingTalk userid", readonly=True)
+    dept_id_list = fields.Json("DingTalk Departments", readonly=True)
+    label_id_list = fields.Json("DingTalk Roles", readonly=True)
+    people = fields.Char("People", compute="_compute_named", search="_search_people")
+    departments = fields.Char("Departments", compute="_compute_named", search="_search_departments")
+    roles = fields.Char("Roles", compute="_compute_named", search="_search_roles")
     data = fields.Json(readonly=True)
     received_at = fields.Datetime(readonly=True, default=fields.Datetime.now, index=True)
     state = fields.Selection(
@@ -112,8 +121,8 @@ class ZiqiDingtalkEvent(models.Model):
         if self.env.cr.fetchone():
             return None
         self.env.cr.execute(
-            """INSERT INTO ziqi_dingtalk_event (company_id, event_type, event_key, user_ids, dept_ids,
-                   label_ids, data, received_at, state, attempts,
+            """INSERT INTO ziqi_dingtalk_event (company_id, event_type, event_key, userid_list, dept_id_list,
+                   label_id_list, data, received_at, state, attempts,
                    create_uid, write_uid, create_date, write_date)
                VALUES (%s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', 'pending', 0,
                        %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
@@ -122,9 +131,9 @@ class ZiqiDingtalkEvent(models.Model):
                 company.id,
                 event.type,
                 key,
-                ",".join(map(str, event.user_ids)) or None,
-                ",".join(map(str, event.dept_ids)) or None,
-                ",".join(map(str, event.label_ids)) or None,
+                _id_list(event.user_ids),
+                _id_list(event.dept_ids),
+                _id_list(event.label_ids),
                 json.dumps(data),
                 self.env.uid,
                 self.env.uid,
@@ -197,7 +206,7 @@ class ZiqiDingtalkEvent(models.Model):
             ids = [(fname, value) for fname in ID_FIELDS for value in event._ids_of(fname)]
             parts = [ids[start : start + EVENT_IDS] for start in range(0, len(ids), EVENT_IDS)]
             for number, part in enumerate(parts, 1):
-                named = {fname: ",".join(v for f, v in part if f == fname) or False for fname in ID_FIELDS}
+                named = {fname: [v for f, v in part if f == fname] or False for fname in ID_FIELDS}
                 vals_list.append(
                     dict(
                         named,
@@ -286,7 +295,7 @@ class ZiqiDingtalkEvent(models.Model):
                 event._failed(error, started[event.id])
                 continue
             touched.add(event.event_type.split("_")[0])
-            userids.update(event._ids_of("user_ids") if event.event_type.startswith("user_") else ())
+            userids.update(event._ids_of("userid_list") if event.event_type.startswith("user_") else ())
             event._done(state, result, report)
         if touched & {"user", "org"}:  # what these people and departments can change, not the company
             importer._apply_managers(company, userids, {str(d) for d in client.departments_read()})
@@ -319,12 +328,12 @@ class ZiqiDingtalkEvent(models.Model):
         def named(prefix, fname):
             return {v for event in self if event.event_type.startswith(prefix) for v in event._ids_of(fname)}
 
-        userids = named("user_", "user_ids")
+        userids = named("user_", "userid_list")
         client.prefetch(
             userids=userids,
             by_list=self._list_plan(company, userids),
-            dept_ids={int(d) for d in named("org_dept_", "dept_ids")},
-            role_ids={int(r) for r in named("label_", "label_ids")},
+            dept_ids={int(d) for d in named("org_dept_", "dept_id_list")},
+            role_ids={int(r) for r in named("label_", "label_id_list")},
         )
 
     def _list_plan(self, company, userids):
@@ -332,7 +341,7 @@ class ZiqiDingtalkEvent(models.Model):
         (see plan_list_reads). A person who just joined is not in Odoo yet, and one who left is not
         listed: those are read with user/get."""
         listable = {
-            u for event in self if event.event_type in LISTABLE_EVENTS for u in event._ids_of("user_ids")
+            u for event in self if event.event_type in LISTABLE_EVENTS for u in event._ids_of("userid_list")
         }
         if not listable:
             return {}
@@ -366,7 +375,7 @@ class ZiqiDingtalkEvent(models.Model):
     def _handle_people(self, client, report):
         hints = manager_changes((self.data or {}).get("diffInfo"))
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_people(self.company_id, client, self._ids_of("user_ids"), report, hints)
+        importer._refresh_people(self.company_id, client, self._ids_of("userid_list"), report, hints)
         if report.stopped:
             return "failed", self.env._(
                 "Not archived: that many people at once would pass the archive safety threshold. Check "
@@ -378,12 +387,12 @@ class ZiqiDingtalkEvent(models.Model):
 
     def _handle_departments(self, client, report):
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_departments(self.company_id, client, self._ids_of("dept_ids"), report)
+        importer._refresh_departments(self.company_id, client, self._ids_of("dept_id_list"), report)
         return "done", self._applied(report)
 
     def _handle_roles(self, client, report):
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_roles(self.company_id, client, self._ids_of("label_ids"), report)
+        importer._refresh_roles(self.company_id, client, self._ids_of("label_id_list"), report)
         return "done", self._applied(report)
 
     def _handle_admins(self, client, report):
@@ -458,8 +467,38 @@ class ZiqiDingtalkEvent(models.Model):
             )
             return cr.fetchone()[0]
 
+    @api.depends(*ID_FIELDS)
+    def _compute_named(self):
+        for event in self:
+            event.people = ", ".join(event._ids_of("userid_list"))
+            event.departments = ", ".join(event._ids_of("dept_id_list"))
+            event.roles = ", ".join(event._ids_of("label_id_list"))
+
+    def _search_people(self, operator, value):
+        return self._search_ids("userid_list", operator, value)
+
+    def _search_departments(self, operator, value):
+        return self._search_ids("dept_id_list", operator, value)
+
+    def _search_roles(self, operator, value):
+        return self._search_ids("label_id_list", operator, value)
+
+    def _search_ids(self, fname, operator, value):
+        """Events naming an id (``=``, ``in``) or an id containing ``value`` (``ilike``)."""
+        column = SQL.identifier(self._table, fname)
+        if operator in ("=", "in") and value:
+            values = [str(v) for v in (value if isinstance(value, list | tuple | set) else [value])]
+            condition = SQL("%s ?| %s::text[]", column, values)
+        elif operator == "ilike" and isinstance(value, str):
+            condition = SQL("%s::text ILIKE %s", column, f"%{value}%")
+        else:
+            raise UserError(self.env._("Search DingTalk ids with “contains” or “is equal to”."))
+        query = self._search([])
+        query.add_where(condition)
+        return [("id", "in", query)]
+
     def _id_count(self):
         return sum(len(self._ids_of(fname)) for fname in ID_FIELDS)
 
     def _ids_of(self, fname):
-        return [value for value in (self[fname] or "").split(",") if value]
+        return list(self[fname] or ())

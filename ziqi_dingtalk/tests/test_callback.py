@@ -1,9 +1,12 @@
 import base64
+import importlib.util
 import json
 import time
+from pathlib import Path
 from unittest.mock import patch
 from urllib.parse import urlencode
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import SQL, config
 
@@ -116,7 +119,8 @@ class TestCallback(DingTalkHttpCase):
         self.assertFalse(self.sandbox.stats(), "nothing is fetched before the answer")
         event = self.Event.search([])
         self.assertEqual(
-            (event.event_type, event.state, event.user_ids), ("user_modify_org", "pending", person["userid"])
+            (event.event_type, event.state, event.userid_list),
+            ("user_modify_org", "pending", [person["userid"]]),
         )
 
     # --- every event type, both dialects ---
@@ -461,8 +465,8 @@ class TestCallback(DingTalkHttpCase):
         parts = self.Event.search([("event_key", "=like", "big1#%")], order="id")
         self.assertEqual(parts.mapped("event_key"), [f"big1#{n}" for n in range(1, 101)])
         self.assertEqual(set(parts.mapped("state")), {"pending"})
-        self.assertTrue(all(len(part._ids_of("user_ids")) <= EVENT_IDS for part in parts))
-        self.assertEqual([u for part in parts for u in part._ids_of("user_ids")], many)
+        self.assertTrue(all(len(part._ids_of("userid_list")) <= EVENT_IDS for part in parts))
+        self.assertEqual([u for part in parts for u in part._ids_of("userid_list")], many)
         self.sandbox.control("stats/reset", {})
         self.apply()
         self.assertEqual(parts.mapped("state").count("done"), 1, "a batch takes ids up to its cap")
@@ -522,13 +526,50 @@ class TestCallback(DingTalkHttpCase):
         )
         self.assertTrue(result["success"], "the per-company URL works too")
 
+    def test_the_ids_an_event_names_are_lists_and_searchable(self):
+        values = {"company_id": self.company.id, "event_type": "user_modify_org", "state": "done"}
+        first = self.Event.create(dict(values, event_key="n1", userid_list=["manager7", "u2"]))
+        second = self.Event.create(dict(values, event_key="n2", userid_list=["u20"], dept_id_list=["2"]))
+        self.assertEqual(first.people, "manager7, u2")
+
+        def search(*domain):
+            return self.Event.search([("event_key", "in", ["n1", "n2"]), *domain])
+
+        self.assertEqual(search(("people", "=", "u2")), first, "an id, not a part of one")
+        self.assertEqual(search(("people", "ilike", "u2")), first | second)
+        self.assertEqual(search(("people", "in", ["u20", "x"])), second)
+        self.assertEqual(search(("departments", "=", "2")), second)
+        self.assertFalse(search(("roles", "ilike", "u")))
+        with self.assertRaises(UserError):
+            search(("people", "not ilike", "u"))
+
+    def test_comma_joined_ids_of_an_older_version_become_lists(self):
+        event = self.Event.create(
+            {"company_id": self.company.id, "event_type": "user_add_org", "event_key": "m1", "state": "done"}
+        )
+        event.flush_recordset()
+        self.env.cr.execute("ALTER TABLE ziqi_dingtalk_event ADD COLUMN user_ids varchar")
+        self.env.cr.execute("UPDATE ziqi_dingtalk_event SET user_ids = 'a,b' WHERE id = %s", [event.id])
+        path = Path(__file__).parents[1] / "migrations" / "18.0.1.3.0" / "pre-migrate.py"
+        spec = importlib.util.spec_from_file_location("ziqi_dingtalk_pre_migrate_1_3", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(self.env.cr, "18.0.1.2.0")
+        event.invalidate_recordset()
+        self.assertEqual(event.userid_list, ["a", "b"])
+        self.env.cr.execute(
+            """SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'ziqi_dingtalk_event' AND column_name = 'user_ids'"""
+        )
+        self.assertFalse(self.env.cr.fetchall(), "the old column is gone")
+
     def test_the_inbox_in_a_browser(self):
         self.Event.create(
             {
                 "company_id": self.company.id,
                 "event_type": "user_modify_org",
                 "event_key": "k1",
-                "user_ids": "u1",
+                "userid_list": ["u1"],
                 "state": "failed",
                 "attempts": 5,
                 "last_error": "DingTalk error 60011 on /topapi/v2/user/get",
@@ -539,7 +580,7 @@ class TestCallback(DingTalkHttpCase):
                 "company_id": self.company.id,
                 "event_type": "org_dept_modify",
                 "event_key": "k2",
-                "dept_ids": "2",
+                "dept_id_list": ["2"],
                 "state": "done",
             }
         )

@@ -1,11 +1,14 @@
 """Pushes DingTalk gave up on (protocol §2.3, §9.6): the sandbox retries a failed push (10 s, then 30 s:
 shortened here), parks it, and Odoo pulls it with call_back/get_call_back_failed_result."""
 
+import datetime
 import time
 
+from odoo import fields
 from odoo.tests import tagged
 
 from ..dingtalk.crypto import generate_aes_key
+from ..models import ziqi_dingtalk_callback as callback_module
 from .common import DingTalkHttpCase
 
 TOKEN = "ziqi-failed-token"
@@ -74,8 +77,9 @@ class TestFailedPushes(DingTalkHttpCase):
         return self.Employee.search([("dingtalk_userid", "=", userid), ("company_id", "=", self.company.id)])
 
     def pull(self):
+        """(pulled, new) of one pull."""
         self.env.flush_all()
-        return self.env["ziqi.dingtalk.callback"]._pull_failed(self.company)
+        return self.env["ziqi.dingtalk.callback"]._pull_failed(self.company)[:2]
 
     # --- tests ---
 
@@ -90,7 +94,7 @@ class TestFailedPushes(DingTalkHttpCase):
         self.assertEqual(self.pull(), (1, 1))
         stored = self.Event.search([])
         self.assertEqual(
-            (stored.event_type, stored.user_ids, stored.state), ("user_modify_org", userid, "pending")
+            (stored.event_type, stored.userid_list, stored.state), ("user_modify_org", [userid], "pending")
         )
         self.assertEqual(stored.data["call_back_tag"], "user_modify_org", "kept as DingTalk handed it out")
         self.Event._cron_process()
@@ -143,7 +147,7 @@ class TestFailedPushes(DingTalkHttpCase):
             3,
             f"pages of 2, 2 and 1 {self.sandbox.control('stats')} {self.sandbox.control('pushes')}",
         )
-        self.assertEqual(sorted(self.Event.search([]).mapped("user_ids")), sorted(userids))
+        self.assertEqual(sorted(self.Event.search([]).mapped("people")), sorted(userids))
 
     def test_a_dingtalk_error_is_alerted_once_and_loses_nothing(self):
         self.company.dingtalk_alert_userid = self.people(1)[0]
@@ -173,6 +177,33 @@ class TestFailedPushes(DingTalkHttpCase):
         self.assertEqual(self.sandbox.stats().get(FAILED_PATH), 1, "the next page is not asked for")
         self.assertEqual(len(self.sandbox.control("messages")["messages"]), 1)
         self.assertEqual(self.pull(), (1, 1), "the next run goes on")
+
+    def test_quiet_pulls_are_spaced_out_to_spare_the_monthly_quota(self):
+        """The API counts against the monthly call quota: each minute only after Odoo starts and after a pull
+        that found pushes or failed; otherwise every FAILED_PULL_QUIET."""
+        cron = self.env["ziqi.dingtalk.callback"]
+        long_ago = fields.Datetime.now() - datetime.timedelta(hours=1)
+        self.patch(callback_module, "PROCESS_STARTED", long_ago)
+        self.company.sudo().write({"dingtalk_failed_pulled_at": False, "dingtalk_failed_fast_until": False})
+
+        def calls_of_one_run():
+            self.sandbox.control("stats/reset", {})
+            cron._cron_pull_failed()
+            return self.sandbox.stats().get(FAILED_PATH, 0)
+
+        self.assertEqual(calls_of_one_run(), 1, "never pulled: due")
+        self.assertEqual(calls_of_one_run(), 0, "nothing was there: not again before half an hour")
+        (event,) = self.mutate("update_user", userid=self.people(1)[0], title="顾问")
+        self.park(event)
+        pulled_at = fields.Datetime.now() - callback_module.FAILED_PULL_QUIET
+        self.company.sudo().dingtalk_failed_pulled_at = pulled_at
+        self.assertEqual(calls_of_one_run(), 1, "half an hour later")
+        self.assertEqual(len(self.Event.search([])), 1)
+        self.assertEqual(calls_of_one_run(), 1, "a pull found some: each minute for a while")
+        self.company.sudo().dingtalk_failed_fast_until = long_ago
+        self.assertEqual(calls_of_one_run(), 0)
+        self.patch(callback_module, "PROCESS_STARTED", fields.Datetime.now())
+        self.assertEqual(calls_of_one_run(), 1, "Odoo just started: pushes may have failed while it was down")
 
     def test_only_companies_with_http_push_are_pulled(self):
         cron = self.env.ref("ziqi_dingtalk.ir_cron_dingtalk_failed_pushes")

@@ -123,6 +123,10 @@ registry.category("web_tour.tours").add("ziqi_dingtalk_inbox", {
             trigger: ".o_form_view:contains('60011')",
         },
         {
+            content: "So is the person it names",
+            trigger: ".o_form_view .o_field_widget[name='people']:contains('u1')",
+        },
+        {
             content: "Retry it",
             trigger: ".o_form_view .o_statusbar_buttons button[name='action_retry']",
             run: "click",
