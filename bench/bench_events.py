@@ -416,7 +416,8 @@ def _proc_stat(pid):
 
 def cpu_seconds(roots):
     """CPU seconds used so far by each named process tree (live descendants, and the reaped ones that
-    their parents count): ``roots`` maps a name to a pid."""
+    their parents count): ``roots`` maps a name to a pid. A tree stops at another root (Odoo and the
+    sandbox are children of the benchmark, which is counted without them)."""
     stats = {int(pid): _proc_stat(pid) for pid in os.listdir("/proc") if pid.isdigit()}
     children = {}
     for pid, stat in stats.items():
@@ -429,7 +430,7 @@ def cpu_seconds(roots):
         while todo:
             pid = todo.pop()
             total += stats[pid][1]
-            todo.extend(children.get(pid, ()))
+            todo.extend(child for child in children.get(pid, ()) if child not in roots.values())
         result[name] = total / ticks
     return result
 
