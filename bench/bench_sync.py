@@ -91,6 +91,7 @@ def _mean(values):
 def measure_floor(registry, company_id, departments, users):
     """Batch-create bare departments, users and employees, timed, then roll back."""
     with registry.cursor() as cr:
+        from odoo.addons.ziqi_dingtalk.compat import USER_GROUPS
         from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_importer import QUIET
 
         env = api.Environment(cr, SUPERUSER_ID, QUIET)  # the sync's own context
@@ -108,7 +109,7 @@ def measure_floor(registry, company_id, departments, users):
                         "login": f"floor{n}",
                         "company_id": company_id,
                         "company_ids": [(6, 0, [company_id])],
-                        "groups_id": [(6, 0, [group_user])],
+                        USER_GROUPS: [(6, 0, [group_user])],
                     }
                     for n in range(start, min(users, start + 2000))
                 ]

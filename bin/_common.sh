@@ -1,8 +1,15 @@
 # Shared settings for the bin/ scripts (sourced, not run).
-# ODOO_SRC: an Odoo 18.0 source tree (default /opt/odoo18); VENV: the project's virtualenv.
+# ODOO_VERSION: 18 (default) or 19; ODOO_SRC: that Odoo's source tree (default ODOO18_SRC or ODOO19_SRC,
+# themselves /opt/odoo18 and /opt/odoo19); VENV: the project's virtualenv for it (.venv, .venv19).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ODOO_SRC="${ODOO_SRC:-/opt/odoo18}"
-VENV="${VENV:-$ROOT/.venv}"
+ODOO_VERSION="${ODOO_VERSION:-18}"
+case "$ODOO_VERSION" in
+    18) ODOO_SRC="${ODOO_SRC:-${ODOO18_SRC:-/opt/odoo18}}"; VENV="${VENV:-$ROOT/.venv}" ;;
+    19) ODOO_SRC="${ODOO_SRC:-${ODOO19_SRC:-/opt/odoo19}}"; VENV="${VENV:-$ROOT/.venv19}" ;;
+    *) echo "error: ODOO_VERSION must be 18 or 19, not $ODOO_VERSION" >&2; exit 1 ;;
+esac
+REQUIREMENTS="$ROOT/requirements/odoo$ODOO_VERSION.txt"
+export ODOO_VERSION ODOO_SRC
 PY="$VENV/bin/python"
 VAR="${VAR:-$ROOT/var}"
 DB_HOST="${PGHOST:-127.0.0.1}"
@@ -14,10 +21,10 @@ die() { echo "error: $*" >&2; exit 1; }
 
 check_odoo_src() {
     [ -f "$ODOO_SRC/odoo-bin" ] && [ -d "$ODOO_SRC/odoo/addons/base" ] && [ -d "$ODOO_SRC/addons/hr" ] \
-        || die "no Odoo 18.0 source found at ODOO_SRC=$ODOO_SRC (it needs odoo-bin, odoo/addons/base and addons/hr).
-Put an Odoo 18.0 Community tree there, or set ODOO_SRC to where it is (see README.rst)."
-    grep -q "version_info = (18, 0" "$ODOO_SRC/odoo/release.py" \
-        || die "the Odoo source at $ODOO_SRC is not 18.0 (odoo/release.py)."
+        || die "no Odoo $ODOO_VERSION.0 source found at $ODOO_SRC (it needs odoo-bin, odoo/addons/base and addons/hr).
+Put an Odoo $ODOO_VERSION.0 Community tree there, or set ODOO${ODOO_VERSION}_SRC to where it is (see README.rst)."
+    grep -q "version_info = ($ODOO_VERSION, 0" "$ODOO_SRC/odoo/release.py" \
+        || die "the Odoo source at $ODOO_SRC is not $ODOO_VERSION.0 (odoo/release.py)."
 }
 
 addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import odoo
 from odoo import SUPERUSER_ID, api
+
+# absolute: Odoo 19 loads an addon's commands as odoo.cli.<name>, where a relative import fails
+from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_sync_run import (  # pylint: disable=odoo-addons-relative-import
+    KIND_ALIASES,
+)
 from odoo.cli import Command
 from odoo.tools import config
-
-from ..models.ziqi_dingtalk_sync_run import KIND_ALIASES
 
 _logger = logging.getLogger(__name__)
 
@@ -41,9 +44,11 @@ class DingtalkSync(Command):
         )
         parser.add_option_group(group)
         opt = config.parse_config(args, setup_logging=True)
-        if not config["db_name"]:
+        db_name = config["db_name"]
+        db_name = db_name[0] if isinstance(db_name, list) and db_name else db_name  # a list on Odoo 19
+        if not db_name:
             sys.exit("dingtalk_sync needs a database: -d DB")
-        registry = odoo.modules.registry.Registry(config["db_name"])
+        registry = odoo.modules.registry.Registry(db_name)
         run_ids = self._queue(registry, KIND_ALIASES[opt.dingtalk_type], opt.dingtalk_company)
         if not run_ids:
             sys.exit("no company has DingTalk configured (Settings → DingTalk)")

@@ -12,6 +12,7 @@ from odoo.http import request
 from odoo.tools import consteq
 from odoo.tools.misc import hmac as odoo_hmac
 
+from ..compat import session_authenticate
 from ..dingtalk import client as dt_client
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.ratelimit import LimiterBusy
@@ -94,7 +95,7 @@ def sign_in(company, userid, target):
     """Open the session of the Odoo user bound to this DingTalk person; return where to go."""
     user = request.env["res.users"].sudo()._dingtalk_signin_user(company, userid)
     credential = {"type": "dingtalk", "login": user.login, "token": user._dingtalk_login_token()}
-    request.session.authenticate(request.db, credential)
+    session_authenticate(request, credential)
     return _local_target(target)
 
 

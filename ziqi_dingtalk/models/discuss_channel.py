@@ -1,5 +1,7 @@
 from odoo import models
 
+from ..compat import USER_ALL_GROUPS
+
 # context key: subscribe only these users (ids) to the channels that subscribe people automatically
 SUBSCRIBE_USERS = "dingtalk_subscribe_users"
 
@@ -22,7 +24,7 @@ class DiscussChannel(models.Model):
         Member = self.env["discuss.channel.member"].sudo()
         new_members = {}
         for channel in self:
-            by_group = users.filtered(lambda user, channel=channel: user.groups_id & channel.group_ids)
+            by_group = users.filtered(lambda user, channel=channel: user[USER_ALL_GROUPS] & channel.group_ids)
             by_department = users.employee_ids.filtered(
                 lambda employee, channel=channel: employee.department_id
                 and employee.department_id in channel.subscription_department_ids
@@ -46,7 +48,7 @@ class DiscussChannel(models.Model):
             .search(
                 [
                     "|",
-                    ("group_ids", "in", users.groups_id.ids),
+                    ("group_ids", "in", users[USER_ALL_GROUPS].ids),
                     ("subscription_department_ids", "in", users.employee_ids.department_id.ids),
                 ]
             )

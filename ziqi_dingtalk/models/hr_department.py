@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from ..compat import constraint
+
 
 class HrDepartment(models.Model):
     _inherit = "hr.department"
@@ -10,13 +12,9 @@ class HrDepartment(models.Model):
         "DingTalk Managers", copy=False, readonly=True, help="DingTalk's dept_manager_userid_list: userids."
     )
 
-    _sql_constraints = [
-        (
-            "dingtalk_id_company_uniq",
-            "unique(company_id, dingtalk_id)",
-            "A DingTalk department is bound to one department per company.",
-        )
-    ]
+    _dingtalk_id_company_uniq = constraint(
+        "unique(company_id, dingtalk_id)", "A DingTalk department is bound to one department per company."
+    )
 
     def _prepare_dingtalk_vals(self, payload):
         """Mapper: department/get result → hr.department values (the parent is resolved by the sync)."""

@@ -9,6 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.image import image_process
 
+from ..compat import EMPLOYEE_VERSIONS, constraint
 from ..dingtalk import avatars as dt_avatars
 
 _logger = logging.getLogger(__name__)
@@ -31,8 +32,10 @@ class HrEmployee(models.Model):
     work_contact_id = fields.Many2one(index="btree_not_null")
     # Odoo moves a department's people to its new manager by searching them by department and manager (on
     # a first sync: once per department, a scan of the whole table each time); the managers step and the
-    # events read people by department and by manager too
-    department_id = fields.Many2one(index="btree_not_null")
+    # events read people by department and by manager too (on Odoo 19 the department is a field of the
+    # employee's hr.version, indexed there already)
+    if not EMPLOYEE_VERSIONS:
+        department_id = fields.Many2one(index="btree_not_null")
     parent_id = fields.Many2one(index="btree_not_null")
 
     dingtalk_userid = fields.Char(
@@ -96,13 +99,9 @@ class HrEmployee(models.Model):
         help="The DingTalk photo last downloaded as this employee's picture.",
     )
 
-    _sql_constraints = [
-        (
-            "dingtalk_userid_company_uniq",
-            "unique(company_id, dingtalk_userid)",
-            "A DingTalk person is bound to one employee per company.",
-        )
-    ]
+    _dingtalk_userid_company_uniq = constraint(
+        "unique(company_id, dingtalk_userid)", "A DingTalk person is bound to one employee per company."
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -6,6 +6,7 @@ from odoo.exceptions import AccessDenied
 from odoo.tools import consteq
 from odoo.tools.misc import hmac as odoo_hmac
 
+from ..compat import USER_ALL_GROUPS, USER_GROUPS, constraint
 from .import_report import ImportReport
 
 _logger = logging.getLogger(__name__)
@@ -61,13 +62,9 @@ class ResUsers(models.Model):
         "has Settings or Access Rights. Without it, DingTalk sign-in into a privileged account is refused.",
     )
 
-    _sql_constraints = [
-        (
-            "dingtalk_binding_uniq",
-            "unique(dingtalk_company_id, dingtalk_userid)",
-            "A DingTalk person is bound to one user per company.",
-        )
-    ]
+    _dingtalk_binding_uniq = constraint(
+        "unique(dingtalk_company_id, dingtalk_userid)", "A DingTalk person is bound to one user per company."
+    )
 
     def _prepare_dingtalk_vals(self, payload, company):
         """Mapper: a topapi user object → values of a new internal user (login chosen by the setting)."""
@@ -82,7 +79,7 @@ class ResUsers(models.Model):
             "email": payload.get("org_email") or payload.get("email") or False,
             "company_id": company.id,
             "company_ids": [(6, 0, [company.id])],
-            "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            USER_GROUPS: [(6, 0, [self.env.ref("base.group_user").id])],
         }
 
     # --- who may be bound or signed in ---
@@ -93,7 +90,7 @@ class ResUsers(models.Model):
         admin_groups = self.env["res.groups"]
         for xmlid in ADMIN_GROUPS:
             admin_groups |= self.env.ref(xmlid)
-        return self.filtered(lambda user: user.id in system or user.sudo().groups_id & admin_groups)
+        return self.filtered(lambda user: user.id in system or user.sudo()[USER_ALL_GROUPS] & admin_groups)
 
     def _dingtalk_bindable(self):
         """The users of these that DingTalk data may bind to automatically: active internal accounts

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..compat import constraint
+
 
 class ZiqiDingtalkAlert(models.Model):
     """When each kind of failure was last alerted, so the same failure alerts once per period."""
@@ -12,7 +14,7 @@ class ZiqiDingtalkAlert(models.Model):
     last_sent_at = fields.Datetime()
     suppressed = fields.Integer(help="Occurrences not alerted since the last alert.")
 
-    _sql_constraints = [("company_key_uniq", "unique(company_id, key)", "One throttle per failure kind.")]
+    _company_key_uniq = constraint("unique(company_id, key)", "One throttle per failure kind.")
 
     @api.model
     def _should_send(self, company, key):

@@ -8,6 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, config
 
+from ..compat import constraint, employee_department
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.batch import BatchClient, BudgetSpent, plan_list_reads
 from ..dingtalk.events import manager_changes
@@ -71,9 +72,9 @@ class ZiqiDingtalkEvent(models.Model):
     userid_list = fields.Json("DingTalk userid", readonly=True)
     dept_id_list = fields.Json("DingTalk Departments", readonly=True)
     label_id_list = fields.Json("DingTalk Roles", readonly=True)
-    people = fields.Char("People", compute="_compute_named", search="_search_people")
-    departments = fields.Char("Departments", compute="_compute_named", search="_search_departments")
-    roles = fields.Char("Roles", compute="_compute_named", search="_search_roles")
+    people = fields.Char(compute="_compute_named", search="_search_people")
+    departments = fields.Char(compute="_compute_named", search="_search_departments")
+    roles = fields.Char(compute="_compute_named", search="_search_roles")
     data = fields.Json(readonly=True)
     received_at = fields.Datetime(readonly=True, default=fields.Datetime.now, index=True)
     state = fields.Selection(
@@ -89,9 +90,7 @@ class ZiqiDingtalkEvent(models.Model):
     result = fields.Char(readonly=True)
     last_error = fields.Text(readonly=True)
 
-    _sql_constraints = [
-        ("event_key_uniq", "unique(company_id, event_key)", "Each DingTalk event is stored once.")
-    ]
+    _event_key_uniq = constraint("unique(company_id, event_key)", "Each DingTalk event is stored once.")
 
     def init(self):
         self.env.cr.execute(
@@ -163,7 +162,9 @@ class ZiqiDingtalkEvent(models.Model):
             # Odoo deletes the older triggers of a run that reports nothing done: a trigger of now keeps
             # the cron due while events are waiting
             self._insert_trigger()
-        self.env["ir.cron"]._notify_progress(done=len(finished), remaining=remaining)
+        # nothing finished (the due events are locked by another worker): not "remaining", which makes Odoo
+        # 19 run the job again at once; the trigger above keeps it due
+        self.env["ir.cron"]._notify_progress(done=len(finished), remaining=remaining if finished else 0)
 
     @api.model
     def _batch_budget(self):
@@ -345,15 +346,18 @@ class ZiqiDingtalkEvent(models.Model):
         }
         if not listable:
             return {}
-        self.env["hr.employee"].flush_model(["dingtalk_userid", "department_id", "dingtalk_department_ids"])
+        self.env["hr.employee"].flush_model(["dingtalk_userid", "dingtalk_department_ids"])
+        join, department = employee_department(self.env, "e")
         self.env.cr.execute(
             SQL(
                 """SELECT e.dingtalk_userid, d.dingtalk_id,
                           (SELECT count(*) FROM hr_employee_dingtalk_department_rel r
                            WHERE r.department_id = d.id)
-                   FROM hr_employee e JOIN hr_department d ON d.id = e.department_id
+                   FROM hr_employee e %s JOIN hr_department d ON d.id = %s
                    WHERE e.company_id = %s AND e.active AND e.dingtalk_userid = ANY(%s)
                      AND d.dingtalk_id IS NOT NULL""",
+                join,
+                department,
                 company.id,
                 sorted(listable),
             )
@@ -487,7 +491,8 @@ class ZiqiDingtalkEvent(models.Model):
         """Events naming an id (``=``, ``in``) or an id containing ``value`` (``ilike``)."""
         column = SQL.identifier(self._table, fname)
         if operator in ("=", "in") and value:
-            values = [str(v) for v in (value if isinstance(value, list | tuple | set) else [value])]
+            # Odoo 19 hands ``=`` over as ``in`` with a collection of its own
+            values = [value] if isinstance(value, str) else [str(v) for v in value]
             condition = SQL("%s ?| %s::text[]", column, values)
         elif operator == "ilike" and isinstance(value, str):
             condition = SQL("%s::text ILIKE %s", column, f"%{value}%")

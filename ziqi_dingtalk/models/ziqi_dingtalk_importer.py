@@ -12,6 +12,7 @@ import logging
 from odoo import fields, models
 from odoo.tools import SQL
 
+from ..compat import employee_department
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.directory import parents_first
 from .discuss_channel import SUBSCRIBE_USERS
@@ -439,7 +440,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         Department = self._quiet("hr.department")
         Employee = self._quiet("hr.employee")
         Department.flush_model(["dingtalk_id", "dingtalk_manager_userids", "manager_id", "company_id"])
-        Employee.flush_model(["dingtalk_manager_userid", "parent_id", "department_id"])
+        Employee.flush_model(["dingtalk_manager_userid", "parent_id"])
         scope = SQL("AND (dingtalk_id = ANY(%s) OR dingtalk_manager_userids ?| %s)", dept_keys, userids)
         self.env.cr.execute(
             SQL(
@@ -460,18 +461,22 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         # Odoo moves a department's people who reported to its old manager to the new one (all of them, on a
         # first sync), hence small slices of departments; flushed before the people are read below
         self._write_by_slices(Department, "manager_id", changed, DEPARTMENT_SLICE)
+        join, department = employee_department(self.env, "e")
         scope = SQL(
             """AND (e.dingtalk_userid = ANY(%s) OR e.dingtalk_manager_userid = ANY(%s)
-                    OR e.department_id = ANY(%s))""",
+                    OR %s = ANY(%s))""",
             userids,
             userids,
+            department,
             [dept[0] for dept in depts],
         )
         self.env.cr.execute(
             SQL(
                 """SELECT e.id, e.dingtalk_manager_userid, e.parent_id, d.manager_id
-                   FROM hr_employee e LEFT JOIN hr_department d ON d.id = e.department_id
+                   FROM hr_employee e %s LEFT JOIN hr_department d ON d.id = %s
                    WHERE e.company_id = %s AND e.dingtalk_userid IS NOT NULL AND e.active %s""",
+                join,
+                department,
                 company.id,
                 scope if scoped else SQL(),
             )

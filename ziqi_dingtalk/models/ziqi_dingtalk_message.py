@@ -100,7 +100,7 @@ class ZiqiDingtalkMessage(models.Model):
     @api.model
     def _record_url(self, record):
         base = record.get_base_url().rstrip("/")
-        return f"{base}/web#model={record._name}&id={record.id}&view_type=form"
+        return f"{base}/odoo/{record._name}/{record.id}"
 
     def action_check_result(self):
         """Ask DingTalk how the notification was delivered (getsendresult; tasks of the last 24 h)."""

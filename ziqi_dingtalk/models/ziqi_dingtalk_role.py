@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from ..compat import GROUP_ALL_USERS, GROUP_IMPLIED, GROUP_USERS, constraint
+
 # Groups a DingTalk role may never grant, nor any group implying them.
 FORBIDDEN_GROUPS = ("base.group_system", "base.group_erp_manager")
 
@@ -41,13 +43,9 @@ class ZiqiDingtalkRole(models.Model):
         "hr.employee.category", "Employee Tag", readonly=True, help="Tag carried by the members."
     )
 
-    _sql_constraints = [
-        (
-            "dingtalk_id_company_uniq",
-            "unique(company_id, dingtalk_id)",
-            "A DingTalk role is bound once per company.",
-        )
-    ]
+    _dingtalk_id_company_uniq = constraint(
+        "unique(company_id, dingtalk_id)", "A DingTalk role is bound once per company."
+    )
 
     @api.depends("employee_ids")
     def _compute_member_count(self):
@@ -66,7 +64,7 @@ class ZiqiDingtalkRole(models.Model):
         forbidden = self._forbidden_groups()
         for role in self:
             for group in role.group_ids:
-                if (group | group.trans_implied_ids) & forbidden:
+                if (group | group[GROUP_IMPLIED]) & forbidden:
                     raise ValidationError(
                         self.env._(
                             "The DingTalk role %(role)s cannot grant %(group)s: a sync never gives "
@@ -101,13 +99,13 @@ class ZiqiDingtalkRole(models.Model):
         groups = self.env["res.groups"].browse(sorted(set(desired) | set(granted)))
         # who had each group before any write: Odoo adds implied groups as a group gains users, and what
         # the sync records as its own grant is exactly what a user did not have before
-        before = {group.id: set(group.users.ids) for group in groups}
+        before = {group.id: set(group[GROUP_ALL_USERS].ids) for group in groups}
         gained = set()
         for group in groups:
             add = desired[group.id] - before[group.id]
             revoke = (granted[group.id] - desired[group.id]) & before[group.id]
             if add or revoke:
-                group.write({"users": [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
+                group.write({GROUP_USERS: [(4, uid) for uid in add] + [(3, uid) for uid in revoke]})
             gained |= add
             self._record_grants(group.id, add, granted[group.id] - desired[group.id])
         self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(gained)))
@@ -116,7 +114,7 @@ class ZiqiDingtalkRole(models.Model):
     def _grantable(self, role, group, report):
         """``group`` and the groups it implies, or nothing when any of them is an admin group: the role's
         mapping was checked when it was saved, but a group can be made to imply more afterwards."""
-        closure = group | group.trans_implied_ids
+        closure = group | group[GROUP_IMPLIED]
         if closure & self._forbidden_groups():
             report.problem(
                 "roles",

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from ..compat import constraint
+
 
 class ZiqiDingtalkSyncItem(models.Model):
     """What a run read from DingTalk, waiting to be applied (deleted when the run ends)."""
@@ -13,4 +15,4 @@ class ZiqiDingtalkSyncItem(models.Model):
     key = fields.Char(required=True)
     payload = fields.Json()
 
-    _sql_constraints = [("run_kind_key_uniq", "unique(run_id, kind, key)", "Staged once per run.")]
+    _run_kind_key_uniq = constraint("unique(run_id, kind, key)", "Staged once per run.")

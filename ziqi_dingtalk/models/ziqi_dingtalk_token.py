@@ -2,6 +2,7 @@ import time
 
 from odoo import fields, models
 
+from ..compat import constraint
 from ..dingtalk import client as dt_client
 
 
@@ -20,7 +21,7 @@ class ZiqiDingtalkToken(models.Model):
     access_token = fields.Char(readonly=True, groups="base.group_system")
     expires_at = fields.Float(readonly=True, help="Expiry as a Unix timestamp.")
 
-    _sql_constraints = [("app_key_uniq", "unique(app_key)", "One token per DingTalk app.")]
+    _app_key_uniq = constraint("unique(app_key)", "One token per DingTalk app.")
 
     def _store(self, app_key):
         return DatabaseTokenStore(self.env.registry, app_key)

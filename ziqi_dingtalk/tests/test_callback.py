@@ -543,6 +543,24 @@ class TestCallback(DingTalkHttpCase):
         with self.assertRaises(UserError):
             search(("people", "not ilike", "u"))
 
+    def test_the_unique_constraints_are_in_the_database(self):
+        """Declared once for Odoo 18 and 19 (compat.constraint); the inbox's deduplication, the token store
+        and the sync's staging rely on them (ON CONFLICT)."""
+        expected = {
+            "hr_department_dingtalk_id_company_uniq",
+            "hr_employee_dingtalk_userid_company_uniq",
+            "res_users_dingtalk_binding_uniq",
+            "ziqi_dingtalk_alert_company_key_uniq",
+            "ziqi_dingtalk_event_event_key_uniq",
+            "ziqi_dingtalk_role_dingtalk_id_company_uniq",
+            "ziqi_dingtalk_sync_item_run_kind_key_uniq",
+            "ziqi_dingtalk_token_app_key_uniq",
+        }
+        self.env.cr.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'u' AND conname = ANY(%s)", [list(expected)]
+        )
+        self.assertEqual({row[0] for row in self.env.cr.fetchall()}, expected)
+
     def test_comma_joined_ids_of_an_older_version_become_lists(self):
         event = self.Event.create(
             {"company_id": self.company.id, "event_type": "user_add_org", "event_key": "m1", "state": "done"}
@@ -585,6 +603,6 @@ class TestCallback(DingTalkHttpCase):
             }
         )
         self.start_tour(
-            "/web#action=ziqi_dingtalk.action_ziqi_dingtalk_event", "ziqi_dingtalk_inbox", login="admin"
+            "/odoo/action-ziqi_dingtalk.action_ziqi_dingtalk_event", "ziqi_dingtalk_inbox", login="admin"
         )
         self.assertEqual(self.Event.search([("event_key", "=", "k1")]).state, "pending")

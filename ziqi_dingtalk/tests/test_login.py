@@ -7,6 +7,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessDenied
 from odoo.tests import tagged
 
+from ..compat import users_authenticate
 from ..controllers.throttle import signin_throttle
 from .common import SANDBOX_APP, DingTalkHttpCase
 
@@ -173,17 +174,17 @@ class TestDingTalkLogin(LoginCase):
         user = self.employee.user_id
         for secret in (self.userid, self.employee.dingtalk_unionid):
             with self.subTest(secret=secret), self.assertRaises(AccessDenied):
-                self.env["res.users"].authenticate(
-                    self.env.cr.dbname,
+                users_authenticate(
+                    self.env,
                     {"type": "password", "login": user.login, "password": secret},
                     {"interactive": True},
                 )
         forged = {"type": "dingtalk", "login": user.login, "token": "9999999999:forged"}
         with self.assertRaises(AccessDenied):
-            self.env["res.users"].authenticate(self.env.cr.dbname, forged, {"interactive": True})
+            users_authenticate(self.env, forged, {"interactive": True})
         valid = {"type": "dingtalk", "login": user.login, "token": user._dingtalk_login_token()}
         with self.assertRaises(AccessDenied, msg="not over RPC (non-interactive)"):
-            self.env["res.users"].authenticate(self.env.cr.dbname, valid, {"interactive": False})
+            users_authenticate(self.env, valid, {"interactive": False})
         response = self.url_open(
             "/web/session/authenticate",
             data=(

@@ -28,7 +28,7 @@ class TestNotifications(DingTalkCase):
         calls = self.messages()
         self.assertEqual(len(calls), 3)
         self.assertEqual(calls[0]["msg"]["msgtype"], "action_card")
-        self.assertIn("/web#model=hr.employee", calls[0]["msg"]["action_card"]["single_url"])
+        self.assertIn("/odoo/hr.employee/", calls[0]["msg"]["action_card"]["single_url"])
         sent.action_check_result()
         self.assertEqual(set(sent.mapped("state")), {"checked"})
         self.assertEqual(
@@ -54,7 +54,9 @@ class TestNotifications(DingTalkCase):
         text = alert["msg"]["action_card"]["markdown"]
         self.assertIn(f"#{first.id}", text)
         self.assertIn("60011", text)
-        self.assertIn(f"id={first.id}", alert["msg"]["action_card"]["single_url"])
+        self.assertTrue(
+            alert["msg"]["action_card"]["single_url"].endswith(f"/odoo/ziqi.dingtalk.sync.run/{first.id}")
+        )
         self.env["ziqi.dingtalk.sync.run"]._queue(self.company, "all")._run_to_end()
         self.assertEqual(len(self.messages()), 1, "the same failure alerts once per period")
         self.company.dingtalk_alert_period = 0

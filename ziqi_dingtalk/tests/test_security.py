@@ -12,6 +12,7 @@ from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import new_test_user, tagged
 
+from ..compat import GROUP_ALL_USERS, USER_GROUPS
 from ..controllers.throttle import signin_throttle
 from ..dingtalk.crypto import generate_aes_key
 from .common import SANDBOX_APP, DingTalkHttpCase
@@ -180,7 +181,7 @@ class TestHrOfficerCannotRebind(SecurityCase):
         self.officer_employee = self.a_person(1)
         self.officer = self.officer_employee.user_id
         self.officer.sudo().write(
-            {"password": "officer-pass-1", "groups_id": [Command.link(self.env.ref("hr.group_hr_user").id)]}
+            {"password": "officer-pass-1", USER_GROUPS: [Command.link(self.env.ref("hr.group_hr_user").id)]}
         )
         self.env.flush_all()
         self.authenticate(self.officer.login, "officer-pass-1")
@@ -231,7 +232,7 @@ class TestHrOfficerCannotRebind(SecurityCase):
         self.assertEqual(self.qr_sign_in(self.officer_employee.dingtalk_userid), "unknown")
 
     def test_sign_in_to_a_privileged_account_needs_an_admins_confirmation(self):
-        self.officer.sudo().groups_id = [Command.link(self.env.ref("base.group_system").id)]
+        self.officer.sudo()[USER_GROUPS] = [Command.link(self.env.ref("base.group_system").id)]
         self.opener.cookies.clear()  # a browser of its own
         self.assertEqual(self.qr_sign_in(self.officer_employee.dingtalk_userid), "privileged")
         self.officer.sudo().dingtalk_signin_confirmed = True
@@ -253,7 +254,7 @@ class TestGroupsFollowDingTalkOnly(SecurityCase):
 
     def test_a_mapped_group_cannot_come_to_imply_admin(self):
         self.assertTrue(self.members)
-        self.assertEqual(self.innocent.users & self.members, self.members)
+        self.assertEqual(self.innocent[GROUP_ALL_USERS] & self.members, self.members)
         with self.assertRaises(ValidationError):
             self.innocent.implied_ids = [Command.link(self.env.ref("base.group_system").id)]
         with self.assertRaises(ValidationError):
@@ -272,7 +273,7 @@ class TestGroupsFollowDingTalkOnly(SecurityCase):
         run = self.sync()
         user = self.employee("newrole01").user_id
         self.assertTrue(user)
-        self.assertNotIn(user, self.innocent.users)
+        self.assertNotIn(user, self.innocent[GROUP_ALL_USERS])
         self.assertFalse(user.has_group("base.group_system"))
         self.assertIn("administration rights", " ".join(run.log_ids.mapped("message")))
 
@@ -287,9 +288,9 @@ class TestGroupsFollowDingTalkOnly(SecurityCase):
         )
         self.role.group_ids = False
         self.sync()
-        self.assertNotIn(other, self.innocent.users)
-        self.assertNotIn(other, self.implied.users, "what the group implied is revoked too")
-        self.assertIn(keeper, self.implied.users, "a group not granted by the sync is never taken")
+        self.assertNotIn(other, self.innocent[GROUP_ALL_USERS])
+        self.assertNotIn(other, self.implied[GROUP_ALL_USERS], "what the group implied is revoked too")
+        self.assertIn(keeper, self.implied[GROUP_ALL_USERS], "a group not granted by the sync is never taken")
 
     def test_hr_cannot_grant_role_groups_by_editing_roles(self):
         officer = new_test_user(self.env, login="hr_officer_roles", groups="base.group_user,hr.group_hr_user")

@@ -2,6 +2,7 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.neutralize import neutralize_database
 from odoo.tests import TransactionCase, tagged
 
+from ..compat import USER_GROUPS
 from ..dingtalk import client as dt_client
 from ..dingtalk.directory import FetchError
 from .common import SANDBOX_APP, DingTalkCase
@@ -59,7 +60,7 @@ class TestSettings(DingTalkCase):
             {
                 "name": "HR 经理",
                 "login": "hr_manager_dt",
-                "groups_id": [(6, 0, [self.env.ref("hr.group_hr_manager").id])],
+                USER_GROUPS: [(6, 0, [self.env.ref("hr.group_hr_manager").id])],
             }
         )
         company = self.company.with_user(hr_manager)

@@ -3,6 +3,7 @@ import datetime
 from odoo import fields
 from odoo.tests import tagged
 
+from ..compat import USER_GROUPS
 from .common import DingTalkHttpCase
 from .test_tour_settings import SETTINGS_URL
 
@@ -32,7 +33,7 @@ class TestSyncHttp(DingTalkHttpCase):
             {
                 "name": "员工",
                 "login": "dt_employee",
-                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+                USER_GROUPS: [(6, 0, [self.env.ref("base.group_user").id])],
             }
         )
         self.assertEqual(self._post("type=all", key=self._api_key(employee_user)).status_code, 403)
@@ -58,5 +59,5 @@ class TestSyncHttp(DingTalkHttpCase):
         run._run_to_end()
         self.assertEqual(run.state, "done")
         self.start_tour(
-            "/web#action=ziqi_dingtalk.action_ziqi_dingtalk_sync_run", "ziqi_dingtalk_console", login="admin"
+            "/odoo/action-ziqi_dingtalk.action_ziqi_dingtalk_sync_run", "ziqi_dingtalk_console", login="admin"
         )

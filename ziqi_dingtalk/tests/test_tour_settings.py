@@ -2,7 +2,7 @@ from odoo.tests import tagged
 
 from .common import DingTalkHttpCase
 
-SETTINGS_URL = "/web#action=base_setup.action_general_configuration"
+SETTINGS_URL = "/odoo/action-base_setup.action_general_configuration"
 
 
 @tagged("post_install", "-at_install")
@@ -20,7 +20,7 @@ class TestSettingsTour(DingTalkHttpCase):
         self.start_tour(SETTINGS_URL, "ziqi_dingtalk_settings_zh", login="admin")
 
     def test_console_views_english_and_chinese(self):
-        action = "/web#action=ziqi_dingtalk.action_ziqi_dingtalk_sync_run"
+        action = "/odoo/action-ziqi_dingtalk.action_ziqi_dingtalk_sync_run"
         self.start_tour(action, "ziqi_dingtalk_console_views_en", login="admin")
         self.env["res.lang"]._activate_lang("zh_CN")
         self.env["ir.module.module"]._load_module_terms(["base", "web", "ziqi_dingtalk"], ["zh_CN"])

@@ -3,8 +3,7 @@
 import { registry } from "@web/core/registry";
 
 const APP = ".app_settings_block[data-key='ziqi_dingtalk']";
-// Works on any Odoo 18 web client prefix: the legacy /web#action= URL, then the DingTalk tab.
-// tests start the tours at /web#action=base_setup.action_general_configuration
+// tests start the tours at /odoo/action-base_setup.action_general_configuration, then open the DingTalk tab
 const openDingTalkTab = {
     content: "Open the DingTalk tab of the Settings page",
     trigger: ".settings_tab .tab[data-key='ziqi_dingtalk']",
