@@ -86,7 +86,10 @@ class ResUsers(models.Model):
 
     def _dingtalk_privileged(self):
         """The users of these with Settings or Access Rights, or one of Odoo's own system accounts."""
-        system = {self.env.ref(xmlid, raise_if_not_found=False).id for xmlid in SYSTEM_USERS} - {None}
+        # an xmlid may be missing (Odoo 19 has no base.default_user)
+        system = {
+            user.id for xmlid in SYSTEM_USERS if (user := self.env.ref(xmlid, raise_if_not_found=False))
+        }
         admin_groups = self.env["res.groups"]
         for xmlid in ADMIN_GROUPS:
             admin_groups |= self.env.ref(xmlid)
