@@ -4,7 +4,7 @@ from odoo import models
 from odoo.release import version_info
 from odoo.tools import SQL
 
-ODOO_VERSION = version_info[0]
+ODOO_19 = version_info[0] >= 19  # every difference below is this one flag
 
 
 class _SqlConstraint:
@@ -23,14 +23,14 @@ def constraint(definition, message):
     ``models.Constraint`` on Odoo 19, where ``_sql_constraints`` is ignored, and an entry ``<name>`` of
     ``_sql_constraints`` on 18. Its database name is ``<table>_<name>`` on both, so a database upgraded
     from 18 to 19 keeps it."""
-    if hasattr(models, "Constraint"):
+    if ODOO_19:
         return models.Constraint(definition, message)
     return _SqlConstraint(definition, message)
 
 
 # Odoo 19 keeps an employee's contract-like fields (department, job title...) on hr.version records,
 # read and written through hr.employee as before, but not columns of hr_employee any more
-EMPLOYEE_VERSIONS = ODOO_VERSION >= 19
+EMPLOYEE_VERSIONS = ODOO_19
 
 
 def employee_department(env, alias):
@@ -53,21 +53,31 @@ def employee_department(env, alias):
 
 # res.users and res.groups fields renamed in Odoo 19 (19 keeps a user's own groups apart from the ones
 # they imply); read the effective ones, write the own ones.
-USER_GROUPS = "group_ids" if ODOO_VERSION >= 19 else "groups_id"  # a user's own groups (written)
-USER_ALL_GROUPS = "all_group_ids" if ODOO_VERSION >= 19 else "groups_id"  # own and implied (read)
-GROUP_USERS = "user_ids" if ODOO_VERSION >= 19 else "users"  # a group's own users (written)
-GROUP_ALL_USERS = "all_user_ids" if ODOO_VERSION >= 19 else "users"  # own and through implying groups
-GROUP_IMPLIED = "all_implied_ids" if ODOO_VERSION >= 19 else "trans_implied_ids"  # read as group | group[..]
+USER_GROUPS = "group_ids" if ODOO_19 else "groups_id"  # a user's own groups (written)
+USER_ALL_GROUPS = "all_group_ids" if ODOO_19 else "groups_id"  # own and implied (read)
+GROUP_USERS = "user_ids" if ODOO_19 else "users"  # a group's own users (written)
+GROUP_ALL_USERS = "all_user_ids" if ODOO_19 else "users"  # own and through implying groups
+GROUP_IMPLIED = "all_implied_ids" if ODOO_19 else "trans_implied_ids"  # read as group | group[..]
 
 
 def session_authenticate(request, credential):
     """Sign ``credential`` in on the HTTP session (Odoo 19 takes the environment, 18 the database name)."""
-    return request.session.authenticate(request.env if ODOO_VERSION >= 19 else request.db, credential)
+    return request.session.authenticate(request.env if ODOO_19 else request.db, credential)
 
 
 def users_authenticate(env, credential, user_agent_env):
     """``res.users.authenticate``: a classmethod taking the database name on Odoo 18, a model method on 19."""
     Users = env["res.users"]
-    if ODOO_VERSION >= 19:
+    if ODOO_19:
         return Users.authenticate(credential, user_agent_env)
     return Users.authenticate(env.cr.dbname, credential, user_agent_env)
+
+
+def cron_progress(env, done, remaining):
+    """Tell ir.cron how a batch went, so that it runs the next batch at once while ``remaining``: Odoo 19's
+    ``_commit_progress`` (which commits; only inside a cron run), Odoo 18's ``_notify_progress``."""
+    Cron = env["ir.cron"]
+    if not ODOO_19:
+        Cron._notify_progress(done=done, remaining=remaining)
+    elif env.context.get("ir_cron_progress_id"):
+        Cron._commit_progress(done, remaining=remaining)

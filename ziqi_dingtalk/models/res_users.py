@@ -84,12 +84,14 @@ class ResUsers(models.Model):
 
     # --- who may be bound or signed in ---
 
+    def _dingtalk_system_ids(self):
+        """Ids of Odoo's own system accounts (SYSTEM_USERS; an xmlid may be missing: Odoo 19 has no
+        base.default_user)."""
+        return {user.id for xmlid in SYSTEM_USERS if (user := self.env.ref(xmlid, raise_if_not_found=False))}
+
     def _dingtalk_privileged(self):
         """The users of these with Settings or Access Rights, or one of Odoo's own system accounts."""
-        # an xmlid may be missing (Odoo 19 has no base.default_user)
-        system = {
-            user.id for xmlid in SYSTEM_USERS if (user := self.env.ref(xmlid, raise_if_not_found=False))
-        }
+        system = self._dingtalk_system_ids()
         admin_groups = self.env["res.groups"]
         for xmlid in ADMIN_GROUPS:
             admin_groups |= self.env.ref(xmlid)

@@ -1,3 +1,4 @@
+import collections
 import datetime
 import hashlib
 import json
@@ -8,7 +9,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, config
 
-from ..compat import constraint, employee_department
+from ..compat import constraint, cron_progress, employee_department
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.batch import BatchClient, BudgetSpent, plan_list_reads
 from ..dingtalk.events import manager_changes
@@ -41,13 +42,18 @@ VERIFICATION_EVENTS = {"check_url", "check_create_suite_url", "check_update_suit
 PEOPLE_EVENTS = ("user_add_org", "user_modify_org", "user_active_org", "user_leave_org")
 DEPARTMENT_EVENTS = ("org_dept_create", "org_dept_modify", "org_dept_remove")
 ROLE_EVENTS = ("label_user_change", "label_conf_add", "label_conf_modify", "label_conf_del")
-# the handler of each event type that has no ``_handle_<EventType>`` of its own
+# the family handler of each event type that has no ``_handle_<EventType>`` of its own
 EVENT_FAMILIES = {
     **dict.fromkeys(PEOPLE_EVENTS, "_handle_people"),
     **dict.fromkeys(DEPARTMENT_EVENTS, "_handle_departments"),
     **dict.fromkeys(ROLE_EVENTS, "_handle_roles"),
     **dict.fromkeys(("org_admin_add", "org_admin_remove"), "_handle_admins"),
 }
+FAMILY_ORDER = ("_handle_departments", "_handle_people", "_handle_roles", "_handle_admins")
+
+
+class _OneByOne(Exception):
+    """The events of a family could not be applied together: each is applied on its own."""
 
 
 def _id_list(ids):
@@ -164,7 +170,7 @@ class ZiqiDingtalkEvent(models.Model):
             self._insert_trigger()
         # nothing finished (the due events are locked by another worker): not "remaining", which makes Odoo
         # 19 run the job again at once; the trigger above keeps it due
-        self.env["ir.cron"]._notify_progress(done=len(finished), remaining=remaining if finished else 0)
+        cron_progress(self.env, done=len(finished), remaining=remaining if finished else 0)
 
     @api.model
     def _batch_budget(self):
@@ -281,23 +287,17 @@ class ZiqiDingtalkEvent(models.Model):
         client = BatchClient(company._dingtalk_client(), deadline)
         self._prefetch(client, company)
         importer = self.env["ziqi.dingtalk.importer"]
-        touched, userids, untried = set(), set(), []
-        for event in self:
-            client.deadline = None if event == first else deadline
-            report = ImportReport()
-            try:
-                with self.env.cr.savepoint():
-                    state, result = event._handler()(client, report)
-            except BudgetSpent:
-                untried.append(event.id)
-                continue
-            except Exception as error:  # a poison event never blocks the ones behind it
-                _logger.debug("DingTalk event #%s failed", event.id, exc_info=True)
-                event._failed(error, started[event.id])
-                continue
-            touched.add(event.event_type.split("_")[0])
-            userids.update(event._ids_of("userid_list") if event.event_type.startswith("user_") else ())
-            event._done(state, result, report)
+        untried = self.browse()
+        for events in self._in_apply_order():
+            if len(events) > 1:
+                untried |= events._apply_together(client, started, deadline, first)
+            else:
+                client.deadline = None if events == first else deadline
+                untried |= events._apply_one(client, started)
+        applied = self - untried
+        touched = {event.event_type.split("_")[0] for event in applied}
+        people = applied.filtered(lambda event: event.event_type.startswith("user_"))
+        userids = set(people._named("userid_list"))
         if touched & {"user", "org"}:  # what these people and departments can change, not the company
             importer._apply_managers(company, userids, {str(d) for d in client.departments_read()})
         if touched & {"user", "label"}:
@@ -305,25 +305,90 @@ class ZiqiDingtalkEvent(models.Model):
             importer._apply_role_groups(company, report)
             for problem in report.problems:
                 _logger.warning("DingTalk %s %s: %s", problem.kind, problem.key, problem.message)
-        return self.browse(untried)
+        return untried
 
-    def _done(self, state, result, report):
-        """Record how this event was applied; what the importer could not apply is noted in its result,
-        and a stop at the archive safety threshold fails it (alerted: an admin must look)."""
+    def _in_apply_order(self):
+        """These events as groups applied together: the events of each family (see EVENT_FAMILIES) with
+        one importer call, departments first, then people, then roles (what a person or role names
+        exists first; each event reads DingTalk's current state, so their order within a batch does not
+        matter otherwise); then each other event on its own, in order."""
+        families = {name: self.browse() for name in FAMILY_ORDER}
+        alone = []
+        for event in self:
+            name = event._handler_name()
+            if name in families:
+                families[name] |= event
+            else:
+                alone.append(event)
+        return [events for events in families.values() if events] + alone
+
+    def _apply_together(self, client, started, deadline, first):
+        """Apply these events of one family with one call of its handler, in one savepoint, within the
+        budget; if that fails, runs out of budget or stops at the archive safety threshold, each on its
+        own (a poison event never fails the others, the threshold counts each event's leavers as it comes,
+        and ``first`` is applied whatever the budget). Returns those left untried."""
+        client.deadline = deadline
+        report = ImportReport()
+        try:
+            with self.env.cr.savepoint():
+                outcomes = getattr(self, self[0]._handler_name())(client, report)
+                if report.stopped:
+                    raise _OneByOne()
+        except Exception as error:  # any failure: the events are applied one by one
+            if not isinstance(error, _OneByOne | BudgetSpent):
+                _logger.debug("DingTalk events %s failed together; one by one", self.ids, exc_info=True)
+            untried = self.browse()
+            for event in self:
+                client.deadline = None if event == first else deadline
+                untried |= event._apply_one(client, started)
+            return untried
+        self._record_outcomes(outcomes, report)
+        return self.browse()
+
+    def _apply_one(self, client, started):
+        """Apply this event on its own, in a savepoint. Returns it when left untried (budget spent)."""
+        report = ImportReport()
+        try:
+            with self.env.cr.savepoint():
+                handler = getattr(self, self._handler_name())
+                outcomes = handler(client, report)
+                if not isinstance(outcomes, dict):  # a ``_handle_<EventType>``: one (state, result)
+                    outcomes = {self: outcomes}
+        except BudgetSpent:
+            return self
+        except Exception as error:  # a poison event never blocks the ones behind it
+            _logger.debug("DingTalk event #%s failed", self.id, exc_info=True)
+            self._failed(error, started[self.id])
+            return self.browse()
+        self._record_outcomes(outcomes, report)
+        return self.browse()
+
+    def _record_outcomes(self, outcomes, report):
+        """Record how each event was applied (``outcomes``: event → (state, result)), with the notes of
+        ``report`` about the ids it names; a stop at the archive safety threshold fails the event
+        (alerted: an admin must look). Events recorded alike are written at once."""
         if report.stopped:
-            state = "failed"
             self.company_id._dingtalk_alert(
                 f"[Odoo] DingTalk {self.company_id.name}: {report.problems[-1].message}", throttle=False
             )
-        notes = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in report.problems)
-        self.write(
-            {
-                "state": state,
+        now = fields.Datetime.now()
+        alike = collections.defaultdict(list)
+        for event, (state, result) in outcomes.items():
+            named = {value for fname in ID_FIELDS for value in event._ids_of(fname)}
+            notes = "; ".join(
+                f"{p.key}: {p.message}" if p.key else p.message
+                for p in report.problems
+                if not p.key or p.key in named or len(outcomes) == 1
+            )
+            vals = {
+                "state": "failed" if report.stopped else state,
                 "result": f"{result} ({notes})"[:500] if notes else result,
-                "processed_at": fields.Datetime.now(),
+                "processed_at": now,
                 "last_error": notes[:2000] if report.stopped else False,
             }
-        )
+            alike[tuple(sorted(vals.items()))].append(event.id)
+        for vals, event_ids in alike.items():
+            self.browse(event_ids).write(dict(vals))
 
     def _prefetch(self, client, company):
         def named(prefix, fname):
@@ -369,44 +434,58 @@ class ZiqiDingtalkEvent(models.Model):
     # an event type by inheriting this model and defining one. The directory's events read the current
     # state from DingTalk (they carry ids only, and may come out of order or twice) through the importer.
 
-    def _handler(self):
-        handler = getattr(self, f"_handle_{self.event_type}", None)
-        return handler or getattr(self, EVENT_FAMILIES.get(self.event_type, "_handle_unknown"))
+    def _handler_name(self):
+        name = f"_handle_{self.event_type}"
+        return name if hasattr(self, name) else EVENT_FAMILIES.get(self.event_type, "_handle_unknown")
 
     def _handle_unknown(self, client, report):
         return "skipped", "no handler"
 
+    # The family handlers apply every event of theirs in a batch (``self``) with one importer call and
+    # return {event: (state, result)}.
+
     def _handle_people(self, client, report):
-        hints = manager_changes((self.data or {}).get("diffInfo"))
+        hints = {}
+        for event in self:  # the latest event's word on a person's manager stands
+            hints.update(manager_changes((event.data or {}).get("diffInfo")))
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_people(self.company_id, client, self._ids_of("userid_list"), report, hints)
+        fates = importer._refresh_people(self.company_id, client, self._named("userid_list"), report, hints)
         if report.stopped:
-            return "failed", self.env._(
+            message = self.env._(
                 "Not archived: that many people at once would pass the archive safety threshold. Check "
                 "DingTalk, then retry this event (after raising the threshold if they really left)."
             )
-        if report.total("outside") and not report.total("created", "updated", "unchanged", "archived"):
-            return "skipped", self.env._("outside the app's contacts scope")
-        return "done", self._applied(report)
+            return dict.fromkeys(self, ("failed", message))
+        return {event: event._outcome(fates, "userid_list") for event in self}
 
     def _handle_departments(self, client, report):
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_departments(self.company_id, client, self._ids_of("dept_id_list"), report)
-        return "done", self._applied(report)
+        fates = importer._refresh_departments(self.company_id, client, self._named("dept_id_list"), report)
+        return {event: event._outcome(fates, "dept_id_list") for event in self}
 
     def _handle_roles(self, client, report):
         importer = self.env["ziqi.dingtalk.importer"]
-        importer._refresh_roles(self.company_id, client, self._ids_of("label_id_list"), report)
-        return "done", self._applied(report)
+        fates = importer._refresh_roles(self.company_id, client, self._named("label_id_list"), report)
+        return {event: event._outcome(fates, "label_id_list") for event in self}
 
     def _handle_admins(self, client, report):
-        return "skipped", self.env._("DingTalk administrators get no Odoo rights from DingTalk")
+        return dict.fromkeys(
+            self, ("skipped", self.env._("DingTalk administrators get no Odoo rights from DingTalk"))
+        )
 
-    def _applied(self, report):
-        return self.env._(
+    def _named(self, fname):
+        """The ids these events name in ``fname``, each once, in order."""
+        return list(dict.fromkeys(value for event in self for value in event._ids_of(fname)))
+
+    def _outcome(self, fates, fname):
+        """This event's (state, result), from the fate of each id it names (see importer.FATES)."""
+        counted = collections.Counter(fates[key] for key in self._ids_of(fname))
+        if counted["outside"] and not (counted["applied"] or counted["archived"]):
+            return "skipped", self.env._("outside the app's contacts scope")
+        return "done", self.env._(
             "%(updated)s applied, %(archived)s archived",
-            updated=report.total("created", "updated", "unchanged"),
-            archived=report.total("archived"),
+            updated=counted["applied"],
+            archived=counted["archived"],
         )
 
     def _failed(self, error, attempts):

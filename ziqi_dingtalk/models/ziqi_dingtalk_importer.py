@@ -16,7 +16,6 @@ from ..compat import employee_department
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.directory import parents_first
 from .discuss_channel import SUBSCRIBE_USERS
-from .res_users import SYSTEM_USERS
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +37,10 @@ QUIET = {
 MANAGER_SLICE = 2000  # employees whose manager is written per slice (see _write_by_slices)
 DEPARTMENT_SLICE = 50  # departments whose manager is written per slice (Odoo then moves their people)
 ARCHIVE_WINDOW = datetime.timedelta(hours=24)  # the safety threshold counts archives over this window
+# what reading a named id now did to it (the _refresh_* methods): imported; archived (DingTalk says it is
+# gone, or no longer the app's); gone, or outside the contacts scope, with nothing bound to archive (or not
+# archived: the safety threshold, a user/get that still answered); or its record could not be written
+FATES = ("applied", "archived", "left", "outside", "failed")
 
 
 def _email(payload):
@@ -204,7 +207,8 @@ class ZiqiDingtalkImporter(models.AbstractModel):
 
         ``match``: people not bound yet may be matched to existing employees and users (when the company's
         Match Existing People allows it); only the full sync, which an admin starts or schedules, asks.
-        Returns the userids of the people created or updated."""
+        Returns (the userids applied, those of them created or updated): a person whose record could not
+        be written is in neither (reported)."""
         match = match and company.dingtalk_match_existing
         employees = self._bind_employees(company, payloads, match)
         return self._apply_employees(company, payloads, employees, match, report)
@@ -289,7 +293,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         for key, record in applied.items():
             if record.id in failed:  # a picture never fails the person: logged, tried again next time
                 report.problem("users", key, failed[record.id])
-        return set(created) | {key for key, outcome in outcomes.items() if outcome}
+        return set(applied), set(created) | {key for key, outcome in outcomes.items() if outcome}
 
     def _update_employee(self, company, employee, payload, departments, match, report):
         """Bring one bound employee (and its user) in line with DingTalk. Returns "moved" when the person
@@ -521,7 +525,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
             self._archive_roles(
                 company, bound.filtered(lambda role: role.dingtalk_id not in payloads), report
             )
-        self._apply_role_tags(company, by_key.values())
+        self._apply_role_tags(company, [by_key[key] for key in payloads])
 
     def _archive_roles(self, company, roles, report):
         gone = roles.filtered("active")
@@ -530,15 +534,21 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         self._apply_role_tags(company, gone)
 
     def _apply_role_tags(self, company, roles):
-        """Each role's members carry the role as an employee tag (roles of the same name share one)."""
+        """Each role's members carry the role as an employee tag (roles of the same name share one): the
+        tags of these roles, each counting every role of the company that shares it."""
         Category = self._quiet("hr.employee.category")
-        members = collections.defaultdict(set)
         for role in roles:
             if not role.category_id:
                 role.category_id = Category.search([("name", "=", role.name)], limit=1) or Category.create(
                     {"name": role.name}
                 )
-            members[role.category_id] |= set(role.employee_ids.ids) if role.active else set()
+        categories = Category.union(*(role.category_id for role in roles))
+        sharing = self._quiet("ziqi.dingtalk.role").search(
+            [("company_id", "=", company.id), ("category_id", "in", categories.ids)]
+        )
+        members = {category: set() for category in categories}
+        for role in sharing.filtered("active"):
+            members[role.category_id] |= set(role.employee_ids.ids)
         for category, employee_ids in members.items():
             company_members = category.employee_ids.filtered(lambda e: e.company_id == company)
             if set(company_members.ids) != employee_ids:
@@ -635,7 +645,7 @@ class ZiqiDingtalkImporter(models.AbstractModel):
     def _archive_employees(self, employee_ids, report):
         """Archive these employees and the users bound to them (never Odoo's own system accounts), marked
         as archived by the sync, so that only they are reactivated by it: their sessions end at once."""
-        system = {self.env.ref(xmlid).id for xmlid in SYSTEM_USERS if self.env.ref(xmlid, False)}
+        system = self.env["res.users"]._dingtalk_system_ids()
         gone = self._quiet("hr.employee").browse(employee_ids).filtered("active")
         users = gone.filtered(
             lambda e: e.user_id.active
@@ -658,38 +668,47 @@ class ZiqiDingtalkImporter(models.AbstractModel):
         """Read these people (``client.user_get``: user/get, or a user/list entry the batch read) and import
         them; those DingTalk says left (60121/33012) or are outside the app's contacts scope (50002) are
         archived under the safety threshold. ``manager_hints``: userid → manager an event showed, for
-        entries that do not carry one."""
-        payloads, gone = {}, []
+        entries that do not carry one. Returns the fate of each userid (see FATES)."""
+        payloads, fates = {}, {}
         for userid in userids:
             try:
                 payload = dict(client.user_get(userid))
             except dt_errors.NotFound:
-                gone.append(userid)
+                fates[userid] = "left"
                 continue
             except dt_errors.OutsideScope:
                 report.count("users", "outside")
-                gone.append(userid)
+                fates[userid] = "outside"
                 continue
             if "manager_userid" not in payload and userid in (manager_hints or {}):
                 payload["manager_userid"] = manager_hints[userid]
             payloads[userid] = payload
         if payloads:
-            self._import_people(company, payloads, report)
-        leavers = self._employee_map(company, gone)
-        self._archive_leavers(company, leavers, report, record=record)
+            applied, _changed = self._import_people(company, payloads, report)
+            fates.update(dict.fromkeys(applied, "applied"))
+        leavers = self._employee_map(company, [userid for userid, fate in fates.items() if fate != "applied"])
+        archived = set(self._archive_leavers(company, leavers, report, record=record))
+        fates.update({userid: "archived" for userid, employee in leavers.items() if employee in archived})
+        return {userid: fates.get(userid, "failed") for userid in userids}
 
     def _refresh_departments(self, company, client, dept_ids, report):
         """Read these departments (and any parent Odoo does not know yet) and import them; those removed in
-        DingTalk (60003) or outside the app's contacts scope (50004) are archived."""
+        DingTalk (60003) or outside the app's contacts scope (50004) are archived. Returns the fate of
+        each of ``dept_ids`` (see FATES)."""
         bound = set(self._department_map(company))
-        payloads, gone = {}, []
-        todo = list(dept_ids)
+        payloads, fates = {}, {}
+        todo = [str(key) for key in dept_ids]
         while todo:
-            key = str(todo.pop())
+            key = todo.pop()
+            if key in payloads or key in fates:
+                continue
             try:
                 payload = client.department_get(int(key))
-            except (dt_errors.NotFound, dt_errors.OutsideScope):
-                gone.append(key)
+            except dt_errors.NotFound:
+                fates[key] = "left"
+                continue
+            except dt_errors.OutsideScope:
+                fates[key] = "outside"
                 continue
             payloads[key] = payload
             parent = str(payload.get("parent_id") or "")
@@ -697,9 +716,12 @@ class ZiqiDingtalkImporter(models.AbstractModel):
                 todo.append(parent)
         self._import_departments(company, payloads, report)
         removed = self._quiet("hr.department").search(
-            [("company_id", "=", company.id), ("dingtalk_id", "in", gone)]
+            [("company_id", "=", company.id), ("dingtalk_id", "in", list(fates))]
         )
         self._archive_departments(removed, report)
+        fates.update(dict.fromkeys(removed.mapped("dingtalk_id"), "archived"))
+        fates.update(dict.fromkeys(payloads, "applied"))
+        return {str(key): fates[str(key)] for key in dept_ids}
 
     def _refresh_roles(self, company, client, label_ids, report):
         """Read the roles named (a role group named stands for each of its roles) and their members, and
@@ -729,4 +751,15 @@ class ZiqiDingtalkImporter(models.AbstractModel):
                     }
         members = {key: [m["userid"] for m in client.iter_role_members(int(key))] for key in payloads}
         self._import_roles(company, payloads, members, report)
-        self._archive_roles(company, known.filtered(lambda role: role.dingtalk_id not in listed), report)
+        gone = known.filtered(lambda role: role.dingtalk_id not in listed)
+        self._archive_roles(company, gone, report)
+        applied = set(payloads) | {str(p["group_id"]) for p in payloads.values() if p["group_id"] is not None}
+        archived = {key for role in gone for key in (role.dingtalk_id, role.dingtalk_group_id) if key}
+        return {
+            str(label): "applied"
+            if str(label) in applied
+            else "archived"
+            if str(label) in archived
+            else "left"
+            for label in label_ids
+        }

@@ -7,6 +7,7 @@ from psycopg2.extras import execute_values
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..compat import cron_progress
 from ..dingtalk import errors as dt_errors
 from ..dingtalk.directory import DirectoryWalker, ManagerReader
 from .import_report import COUNTERS, ImportReport
@@ -178,7 +179,7 @@ class ZiqiDingtalkSyncRun(models.Model):
         run = self.browse(row[0])
         run._step()
         remaining = self.search_count([("state", "in", ACTIVE_STATES)])
-        self.env["ir.cron"]._notify_progress(done=1, remaining=remaining)
+        cron_progress(self.env, done=1, remaining=remaining)
 
     def _step_locked(self):
         """One step, holding the run's row so a cron worker and a shell never step the same run at once.
@@ -299,7 +300,7 @@ class ZiqiDingtalkSyncRun(models.Model):
         with ManagerReader(client, unread) as reader:
             # everyone listed is staff: ``active: false`` only means they have not activated DingTalk yet
             # (protocol §9.1); only the full sync, which the admin starts or schedules, may match people
-            changed = self._importer()._import_people(self.company_id, batch, report, match=True)
+            _applied, changed = self._importer()._import_people(self.company_id, batch, report, match=True)
             managers, errors = reader.result()
         client.settle_token()
         self._importer()._import_direct_managers(self.company_id, managers, report, counted=changed)

@@ -339,6 +339,49 @@ class TestCallback(DingTalkHttpCase):
         if not managers[mover["userid"]]:
             self.assertFalse(self.employee(mover["userid"]).dingtalk_manager_userid, "read with user/get")
 
+    def test_a_batch_applies_each_family_at_once_and_tells_each_event_its_own_result(self):
+        *people, leaver = [u for u in self.org["users"] if not u.get("left")][:4]
+        for n, person in enumerate(people):
+            self.push(self.mutate("update_user", userid=person["userid"], title=f"批{n}"))
+        self.push(self.mutate("remove_user", userid=leaver["userid"]))
+        self.push({"EventType": "user_modify_org", "userId": ["nobody-here"], "eventId": "x1"})
+        department = self.org["departments"][1]
+        self.push(self.mutate("update_dept", dept_id=department["dept_id"], name="合并部"))
+        importer = type(self.env["ziqi.dingtalk.importer"])
+        with patch.object(
+            importer, "_refresh_people", autospec=True, side_effect=importer._refresh_people
+        ) as refresh_people:
+            self.apply()
+        self.assertEqual(refresh_people.call_count, 1, "the people events of a batch: one importer call")
+        events = self.Event.search([], order="id")
+        self.assertEqual(
+            [(event.state, event.result) for event in events],
+            [("done", "1 applied, 0 archived")] * 3
+            + [("done", "0 applied, 1 archived"), ("done", "0 applied, 0 archived")]
+            + [("done", "1 applied, 0 archived")],
+            "each event says what it did",
+        )
+        for n, person in enumerate(people):
+            self.assertEqual(self.employee(person["userid"]).job_title, f"批{n}")
+        self.assertFalse(self.employee(leaver["userid"]).active)
+        bound = self.env["hr.department"].search([("dingtalk_id", "=", str(department["dept_id"]))])
+        self.assertEqual(bound.name, "合并部")
+
+    def test_a_poison_event_among_its_family_fails_alone(self):
+        people = [u["userid"] for u in self.org["users"] if not u.get("left")][:3]
+        for userid in people:  # user_add_org: each person read with user/get
+            self.push({"EventType": "user_add_org", "userId": [userid], "eventId": f"add-{userid}"})
+        self.sandbox.control("faults", {"path": "/topapi/v2/user/get", "errcode": 60011, "count": 1})
+        self.apply()
+        events = self.Event.search([], order="id")
+        poison = events.filtered("last_error")
+        self.assertEqual(len(poison), 1, "one person's read failed")
+        self.assertEqual((poison.state, poison.attempts), ("pending", 1), "retried later")
+        self.assertIn("60011", poison.last_error)
+        others = events - poison
+        self.assertEqual(others.mapped("state"), ["done", "done"], "the others are applied all the same")
+        self.assertEqual(set(others.mapped("result")), {"1 applied, 0 archived"})
+
     def test_events_wait_while_the_app_is_not_configured(self):
         self.push(self.mutate("update_user", userid=self.a_person()["userid"], title="X"))
         self.company.sudo().dingtalk_app_secret = False
