@@ -56,7 +56,13 @@ class SandboxServer:
         return response.json()
 
     def stats(self):
+        """Calls per API path since the last reset, those the sandbox throttled (90018) included."""
         return self.control("stats")["calls"]
+
+    def answered(self, path):
+        """Calls of ``path`` the sandbox answered: a call throttled (90018) and retried counts once."""
+        stats = self.control("stats")
+        return stats["calls"].get(path, 0) - stats["throttled"].get(path, 0)
 
 
 class DingTalkSandboxMixin:
