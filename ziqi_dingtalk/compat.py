@@ -57,7 +57,6 @@ USER_GROUPS = "group_ids" if ODOO_19 else "groups_id"  # a user's own groups (wr
 USER_ALL_GROUPS = "all_group_ids" if ODOO_19 else "groups_id"  # own and implied (read)
 GROUP_USERS = "user_ids" if ODOO_19 else "users"  # a group's own users (written)
 GROUP_ALL_USERS = "all_user_ids" if ODOO_19 else "users"  # own and through implying groups
-GROUP_IMPLIED = "all_implied_ids" if ODOO_19 else "trans_implied_ids"  # read as group | group[..]
 
 
 def session_authenticate(request, credential):

@@ -55,7 +55,7 @@ class ResConfigSettings(models.TransientModel):
             company = [("company_id", "=", settings.company_id.id)]
             last = Run.search([*company, ("state", "=", "done")], order="id desc", limit=1)
             failed_runs = Run.search_count(
-                [*company, ("state", "in", ("failed", "stopped")), ("id", ">", last.id)]
+                [*company, ("state", "in", ("failed", "stopped")), ("id", ">", last.id or 0)]
             )
             settings.dingtalk_last_sync = last.ended_at
             settings.dingtalk_events_24h = Event.search_count([*company, ("received_at", ">=", since)])

@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
-from ..compat import GROUP_ALL_USERS, GROUP_IMPLIED, GROUP_USERS, constraint
+from ..compat import GROUP_ALL_USERS, GROUP_USERS, constraint
 
 # Groups a DingTalk role may never grant, nor any group implying them.
 FORBIDDEN_GROUPS = ("base.group_system", "base.group_erp_manager")
@@ -64,7 +64,7 @@ class ZiqiDingtalkRole(models.Model):
         forbidden = self._forbidden_groups()
         for role in self:
             for group in role.group_ids:
-                if (group | group[GROUP_IMPLIED]) & forbidden:
+                if self._implied_closure(group) & forbidden:
                     raise ValidationError(
                         self.env._(
                             "The DingTalk role %(role)s cannot grant %(group)s: a sync never gives "
@@ -111,10 +111,27 @@ class ZiqiDingtalkRole(models.Model):
         self.env["discuss.channel"]._dingtalk_subscribe(self.env["res.users"].browse(sorted(gained)))
 
     @api.model
+    def _implied_closure(self, groups):
+        """``groups`` and every group they imply, read from the implication table itself, not from Odoo's
+        computed closure: Odoo 19 caches it (until the registry's group cache is cleared), and a link
+        written behind the ORM's back (SQL, another worker) counts the moment it is in the table."""
+        self.env["res.groups"].flush_model(["implied_ids"])
+        self.env.cr.execute(
+            SQL(
+                """WITH RECURSIVE closure(id) AS (
+                       SELECT unnest(%s::int[])
+                       UNION SELECT r.hid FROM res_groups_implied_rel r JOIN closure c ON r.gid = c.id)
+                   SELECT id FROM closure""",
+                groups.ids,
+            )
+        )
+        return groups.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
     def _grantable(self, role, group, report):
         """``group`` and the groups it implies, or nothing when any of them is an admin group: the role's
         mapping was checked when it was saved, but a group can be made to imply more afterwards."""
-        closure = group | group[GROUP_IMPLIED]
+        closure = self._implied_closure(group)
         if closure & self._forbidden_groups():
             report.problem(
                 "roles",

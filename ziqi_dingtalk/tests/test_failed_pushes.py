@@ -49,8 +49,9 @@ class TestFailedPushes(DingTalkHttpCase):
             "retry": True,
             **options,
         }
-        result = self.sandbox.control("push_event", body)
-        self.settled()
+        with self.outside_requests():
+            result = self.sandbox.control("push_event", body)
+            self.settled()
         return result
 
     def settled(self, timeout=10):

@@ -150,7 +150,8 @@ class TestDingTalkLogin(LoginCase):
         self.assertIsNone(self.error_of(self.finish(loginweb)), "the genuine one still works")
         self.assertEqual(self.error_of(self.finish(loginweb)), "state", "a state is single-use")
         fresh = self.scan(self.start(), self.userid)
-        other_browser = requests.get(fresh, allow_redirects=False, timeout=10)
+        with self.outside_requests():
+            other_browser = requests.get(fresh, allow_redirects=False, timeout=10)
         self.assertIn("dingtalk_error=state", other_browser.headers["Location"], "bound to the browser")
         later = datetime.datetime.now() + datetime.timedelta(minutes=11)
         with freeze_time(later):
