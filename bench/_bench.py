@@ -12,6 +12,8 @@ ADDONS = f"{ODOO_SRC}/odoo/addons,{ODOO_SRC}/addons,{ROOT}"
 DB_HOST = os.environ.get("PGHOST", "127.0.0.1")
 DB_PORT = os.environ.get("PGPORT", "5432")
 DB_USER = os.environ.get("PGUSER", "root")
+# without demo data: Odoo 18 loads it unless told not to; 19 loads none unless --with-demo
+NO_DEMO = ["--without-demo=all"] if os.environ.get("ODOO_VERSION", "18") == "18" else []
 
 
 def odoo_args(*args):
@@ -77,9 +79,7 @@ def fresh_database(db):
     """Drop ``db`` and create it again with the addon installed (no demo data)."""
     subprocess.run(["dropdb", "--if-exists", db], check=True, stderr=subprocess.DEVNULL)
     subprocess.run(
-        odoo_bin(
-            "-d", db, "-i", "ziqi_dingtalk", "--without-demo=all", "--stop-after-init", "--log-level=error"
-        ),
+        odoo_bin("-d", db, "-i", "ziqi_dingtalk", *NO_DEMO, "--stop-after-init", "--log-level=error"),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -9,6 +9,9 @@ case "$ODOO_VERSION" in
     *) echo "error: ODOO_VERSION must be 18 or 19, not $ODOO_VERSION" >&2; exit 1 ;;
 esac
 REQUIREMENTS="$ROOT/requirements/odoo$ODOO_VERSION.txt"
+# installing without demo data: Odoo 18 loads it unless told not to; 19 loads none unless --with-demo
+# (and warns about 18's "--without-demo=all")
+if [ "$ODOO_VERSION" = 18 ]; then NO_DEMO=(--without-demo=all); else NO_DEMO=(); fi
 export ODOO_VERSION ODOO_SRC
 PY="$VENV/bin/python"
 VAR="${VAR:-$ROOT/var}"
@@ -25,6 +28,16 @@ check_odoo_src() {
 Put an Odoo $ODOO_VERSION.0 Community tree there, or set ODOO${ODOO_VERSION}_SRC to where it is (see README.rst)."
     grep -q "version_info = ($ODOO_VERSION, 0" "$ODOO_SRC/odoo/release.py" \
         || die "the Odoo source at $ODOO_SRC is not $ODOO_VERSION.0 (odoo/release.py)."
+}
+
+# export_pot DB FILE: the .pot of ziqi_dingtalk as installed in DB (Odoo 19 has no --i18n-export, and its
+# "i18n export" subcommand reads the database connection from a config file only: through the shell)
+export_pot() {
+    echo "from odoo.tools.translate import TranslationFileWriter, TranslationModuleReader
+with open('$2', 'wb') as pot:
+    TranslationFileWriter(pot, fileformat='po', lang=None).write_rows(
+        TranslationModuleReader(env.cr, modules=['ziqi_dingtalk'], lang=None))" \
+        | odoo_bin shell -d "$1" --no-http --log-level=warn >/dev/null 2>&1
 }
 
 addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
