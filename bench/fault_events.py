@@ -214,11 +214,21 @@ def account(events, pushes, failed, rows):
 
 def odoo_state(db):
     with psycopg2.connect(dbname=db, host=DB_HOST, port=DB_PORT, user=DB_USER) as conn, conn.cursor() as cr:
+        # Odoo 19 keeps the job title on the employee's current hr.version, 18 on the employee
         cr.execute(
-            """SELECT e.dingtalk_userid, e.name, e.job_title, e.active,
-                      ARRAY(SELECT d.dingtalk_id FROM hr_employee_dingtalk_department_rel r
-                            JOIN hr_department d ON d.id = r.department_id WHERE r.employee_id = e.id)
-                 FROM hr_employee e WHERE e.dingtalk_userid IS NOT NULL"""
+            """SELECT 1 FROM information_schema.columns
+               WHERE table_name = 'hr_employee' AND column_name = 'job_title'"""
+        )
+        title = (
+            "e.job_title"
+            if cr.fetchone()
+            else "(SELECT v.job_title FROM hr_version v WHERE v.id = e.current_version_id)"
+        )
+        cr.execute(
+            f"""SELECT e.dingtalk_userid, e.name, {title}, e.active,
+                       ARRAY(SELECT d.dingtalk_id FROM hr_employee_dingtalk_department_rel r
+                             JOIN hr_department d ON d.id = r.department_id WHERE r.employee_id = e.id)
+                  FROM hr_employee e WHERE e.dingtalk_userid IS NOT NULL"""
         )
         people = {row[0]: row[1:] for row in cr.fetchall()}
         cr.execute("SELECT dingtalk_id, name FROM hr_department WHERE dingtalk_id IS NOT NULL AND active")
