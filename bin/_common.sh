@@ -40,6 +40,8 @@ with open('$2', 'wb') as pot:
         | odoo_bin shell -d "$1" --no-http --log-level=warn >/dev/null 2>&1
 }
 
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
 
 # odoo_bin [shell|...] ARGS: odoo-bin (optionally a subcommand) with this project's addons path and database
