@@ -4,7 +4,9 @@ Invariant: every event committed to the inbox has a trigger of the events cron l
 cron run that may have missed it. Not ``ir.cron._trigger()``: at the end of a run Odoo deletes the job's
 triggers older than the start of that run, and ``fields.Datetime.now()`` is truncated to the second, so an
 event stored during a run, in the second it started, would lose its trigger. ``clock_timestamp()`` is the
-time of the insert itself, to the microsecond. The NOTIFY once committed wakes a cron thread at once."""
+time of the insert itself, to the microsecond. The NOTIFY once committed wakes a cron thread at once: one
+per transaction, however many events it stores (each costs a new connection to the ``postgres`` database;
+a Stream batch stores up to 200 events in one transaction)."""
 
 import logging
 
@@ -13,6 +15,7 @@ from odoo.tools import SQL
 _logger = logging.getLogger(__name__)
 
 EVENTS_CRON = "ziqi_dingtalk.ir_cron_dingtalk_events"
+NOTIFY_PENDING = "ziqi_dingtalk.cron_notify"  # in cr.postcommit.data: this transaction's NOTIFY is queued
 
 
 def wake_events_cron(env):
@@ -30,4 +33,7 @@ def wake_events_cron(env):
             env.uid,
         )
     )
-    env.cr.postcommit.add(env["ir.cron"]._notifydb)
+    # a bound method is a new object at each call: the postcommit set would hold (and run) one per event
+    if not env.cr.postcommit.data.get(NOTIFY_PENDING):
+        env.cr.postcommit.data[NOTIFY_PENDING] = True
+        env.cr.postcommit.add(env["ir.cron"]._notifydb)
