@@ -66,6 +66,7 @@ def main(argv=None):
         pass
     finally:
         server.server_close()
+        sandbox.close()
     return 0
 
 

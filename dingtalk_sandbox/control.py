@@ -65,6 +65,7 @@ def reset(sb, body):
         sb.messages.clear()
         sb.pushes.clear()
         sb.redelivery.reset()
+    sb.stream.reset()  # Stream events, deliveries and stats (config and live connections stay)
     sb.stats.reset()
     sb.faults.clear()
     sb.limiter.reset()
@@ -75,9 +76,12 @@ def mutate_org(sb, body):
     with sb.lock:
         produced = mutate.apply(sb.org, body)
         callback = dict(sb.callback) if sb.callback else None
-        corp_id = sb.org.corp_id
+        corp_id, app_key = sb.org.corp_id, sb.org.app["app_key"]
     out = {"ok": True, "event": produced[0] if produced else None, "events": produced}
-    if callback and callback.get("auto_push"):
+    if sb.stream.config["event_delivery"] == "stream":
+        # Stream mode replaces the HTTP push: DingTalk pushes an app's events one way (stream.py)
+        out["stream"] = sb.stream.publish(produced, app_key, corp_id)
+    elif callback and callback.get("auto_push"):
         # DingTalk's own pushes: a failed one is retried, then parked (failed.py)
         out["push"] = [_push(sb, callback, ev, corp_id, retry=True) for ev in produced]
     return out
@@ -228,6 +232,38 @@ def auth_code(sb, body):
     return {"ok": True, "code": code}
 
 
+# ----- Stream mode (stream.py) -------------------------------------------------------------------
+def stream_config(sb, body):
+    """POST: any of event_delivery, ack_timeout, ping_interval, ticket_ttl, disconnect_grace, max_attempts."""
+    return {"ok": True, "config": sb.stream.configure(body if isinstance(body, dict) else {})}
+
+
+def stream_state(sb, body):
+    return sb.stream.describe()
+
+
+def stream_events(sb, body):
+    return {"events": sb.stream.events_json(state=body.get("state"), event_id=body.get("event_id"))}
+
+
+def stream_acks(sb, body):
+    return {"ack_ms": sb.stream.acks_json()}
+
+
+def stream_publish(sb, body):
+    """``{"event": {...}}`` or ``{"events": [...]}`` (camel dialect) → queued for Stream delivery."""
+    batch = body.get("events") if "events" in body else [body.get("event")]
+    if not isinstance(batch, list) or not batch:
+        raise ValueError("event or events is required")
+    with sb.lock:
+        corp_id, app_key = sb.org.corp_id, sb.org.app["app_key"]
+    return {"ok": True, "events": sb.stream.publish(batch, app_key, corp_id)}
+
+
+def stream_drop(sb, body):
+    return {"ok": True, "dropped": sb.stream.drop(body.get("how"), body.get("connection"))}
+
+
 ROUTES = {
     ("GET", "/_sandbox/org"): get_org,
     ("POST", "/_sandbox/reset"): reset,
@@ -251,4 +287,10 @@ ROUTES = {
     ("POST", "/_sandbox/failed"): park_failed,
     ("GET", "/_sandbox/messages"): messages,
     ("POST", "/_sandbox/auth_code"): auth_code,
+    ("POST", "/_sandbox/stream"): stream_config,
+    ("GET", "/_sandbox/stream"): stream_state,
+    ("GET", "/_sandbox/stream/events"): stream_events,
+    ("GET", "/_sandbox/stream/acks"): stream_acks,
+    ("POST", "/_sandbox/stream/publish"): stream_publish,
+    ("POST", "/_sandbox/stream/drop"): stream_drop,
 }

@@ -12,7 +12,7 @@ import uuid
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import api, avatars, control, failed, oapi
+from . import api, avatars, control, failed, oapi, stream
 from .errors import ApiError, OapiError
 from .state import Faults, RateLimiter, Stats, Tokens
 
@@ -37,8 +37,13 @@ class Sandbox:
         self.callback = None
         self.redelivery = failed.Redelivery(self)  # retries and parked pushes (failed.py)
         self.task_seq = 700_000_000_000
-        self.routes = {**oapi.ROUTES, **api.ROUTES}
+        self.stream = stream.Gateway()  # Stream mode: its WebSocket listener starts on the first ticket
+        self.routes = {**oapi.ROUTES, **api.ROUTES, **stream.ROUTES}
         self.controls = control.ROUTES
+
+    def close(self):
+        """Stop what runs beside the HTTP server (the Stream gateway's listener, timer and connections)."""
+        self.stream.stop()
 
     # ----- WSGI -------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
