@@ -22,6 +22,9 @@ from requests.adapters import HTTPAdapter
 
 from .errors import APIError, TransportError, make_api_error
 from .ratelimit import LimiterBusy, RateLimiter
+from .stream import EVENTS as STREAM_EVENTS
+from .stream import OPEN_PATH as STREAM_OPEN_PATH
+from .stream import USER_AGENT as STREAM_USER_AGENT
 
 _logger = logging.getLogger(__name__)
 
@@ -595,3 +598,27 @@ class DingTalkClient:
         """Delivery report ``send_result`` ({read_user_id_list, unread_user_id_list, ...}) of a task."""
         body = {"agent_id": agent_id, "task_id": task_id}
         return self.oapi("/topapi/message/corpconversation/getsendresult", body).get("send_result") or {}
+
+    # --- Stream mode (protocol §7) ---
+
+    def open_stream(self, subscriptions=STREAM_EVENTS, local_ip=""):
+        """``POST /v1.0/gateway/connections/open`` -> ``(endpoint, ticket)``: a WebSocket endpoint and a
+        ticket valid 90 s for one connection to it [PEDIA in protocol §7]. The app's credentials travel in
+        the body; no access token."""
+        body = self.api(
+            "POST",
+            STREAM_OPEN_PATH,
+            json={
+                "clientId": self.app_key,
+                "clientSecret": self._app_secret,
+                "subscriptions": list(subscriptions),
+                "ua": STREAM_USER_AGENT,
+                "localIp": local_ip,
+            },
+            token=False,
+        )
+        if not body.get("endpoint") or not body.get("ticket"):
+            raise TransportError(
+                f"DingTalk {STREAM_OPEN_PATH} answer has no endpoint or ticket", api=STREAM_OPEN_PATH
+            )
+        return body["endpoint"], body["ticket"]

@@ -97,14 +97,18 @@ def parse_event(payload, *, event_type=None, event_id=None, corp_id=None, timest
 
 
 def parse_stream_event(headers, data):
-    """Build an :class:`Event` from a Stream EVENT frame: ``headers`` dict and ``data`` (JSON text)."""
-    return parse_event(
-        data,
-        event_type=headers.get("eventType"),
-        event_id=headers.get("eventId"),
-        corp_id=headers.get("eventCorpId"),
-        timestamp=headers.get("eventBornTime"),
-    )
+    """Build an :class:`Event` from a Stream EVENT frame: ``headers`` dict and ``data`` (JSON text) [PEDIA
+    in protocol §7]. Its ``raw`` is the data in the camel dialect of an HTTP push, with the type, id, corp
+    and time the headers carry (headers win), so the inbox stores both deliveries alike."""
+    payload = _load(data)
+    from_headers = {
+        "EventType": headers.get("eventType"),
+        "eventId": headers.get("eventId"),
+        "CorpId": headers.get("eventCorpId"),
+        "EventTime": _timestamp(headers.get("eventBornTime")),
+    }
+    payload = {**payload, **{key: value for key, value in from_headers.items() if value not in (None, "")}}
+    return parse_event(payload, timestamp=headers.get("eventBornTime"))
 
 
 # --- pushes DingTalk gave up on (protocol §2.3): call_back/get_call_back_failed_result ---
