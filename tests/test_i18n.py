@@ -18,3 +18,18 @@ def test_translations_keep_their_placeholders():
     for entry in polib.pofile(str(I18N / "zh_CN.po")):
         for placeholder in ("%(", "%s"):
             assert entry.msgid.count(placeholder) == entry.msgstr.count(placeholder), entry.msgid
+
+
+def test_odoo_can_extract_the_strings_of_every_python_file():
+    """Odoo's export reads Python through Babel, which evaluates each string token; an f-string in a
+    translated call makes it skip the whole file silently, dropping all that file's strings."""
+    from babel.messages import extract
+
+    root = I18N.parents[1]
+    for path in sorted(root.glob("ziqi_*/**/*.py")):
+        with path.open("rb") as source:
+            try:
+                list(extract.extract("python", source, keywords={"_": None, "_lt": None}))
+            except Exception as error:  # any failure loses the file's strings
+                name = path.relative_to(root)
+                raise AssertionError(f"{name}: Babel cannot extract it ({error})") from error

@@ -1,1 +1,1 @@
-from . import dingtalk_sync
+from . import dingtalk_stream, dingtalk_sync

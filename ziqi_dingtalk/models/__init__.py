@@ -4,3 +4,4 @@ from . import discuss_channel, hr_department, hr_employee, res_users, ziqi_dingt
 from . import ziqi_dingtalk_importer, ziqi_dingtalk_sync_run, ziqi_dingtalk_sync_item, ziqi_dingtalk_sync_log
 from . import ziqi_dingtalk_event, ziqi_dingtalk_callback
 from . import ziqi_dingtalk_alert, ziqi_dingtalk_message
+from . import ziqi_dingtalk_stream

@@ -45,6 +45,16 @@ class ResCompany(models.Model):
     dingtalk_corp_id = fields.Char("DingTalk CorpId", copy=False)
     dingtalk_callback_token = fields.Char("Callback Token", copy=False, groups="base.group_system")
     dingtalk_aes_key = fields.Char("Callback aes_key", copy=False, groups="base.group_system")
+    dingtalk_event_delivery = fields.Selection(
+        [("http", "HTTP push"), ("stream", "Stream")],
+        string="Event Delivery",
+        default="http",
+        required=True,
+        help="How DingTalk delivers its events (开发配置 → 事件订阅): HTTP push to /dingtalk/callback "
+        "(needs a "
+        "public HTTPS URL), or Stream mode, an outbound connection kept by the dingtalk_stream service (no "
+        "public URL; DingTalk recommends it).",
+    )
     dingtalk_callback_receiver = fields.Selection(
         [
             ("app_key", "AppKey (events configured in the developer console)"),

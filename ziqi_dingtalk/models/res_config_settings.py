@@ -33,6 +33,12 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_events_24h = fields.Integer("Events in the Last 24 h", compute="_compute_dingtalk_status")
     dingtalk_failures = fields.Integer("Failures Waiting", compute="_compute_dingtalk_status")
     dingtalk_default_admin_password = fields.Boolean(compute="_compute_dingtalk_status")
+    dingtalk_event_delivery = fields.Selection(related="company_id.dingtalk_event_delivery", readonly=False)
+    dingtalk_stream_connections = fields.Integer("Stream Connections", compute="_compute_dingtalk_stream")
+    dingtalk_stream_since = fields.Datetime("Connected Since", compute="_compute_dingtalk_stream")
+    dingtalk_stream_heartbeat = fields.Datetime("Last Heartbeat", compute="_compute_dingtalk_stream")
+    dingtalk_stream_event = fields.Datetime("Last Stream Event", compute="_compute_dingtalk_stream")
+    dingtalk_stream_warning = fields.Char(compute="_compute_dingtalk_stream")
     dingtalk_oapi_url = fields.Char(related="company_id.dingtalk_oapi_url", readonly=False)
     dingtalk_api_url = fields.Char(related="company_id.dingtalk_api_url", readonly=False)
     dingtalk_login_url = fields.Char(related="company_id.dingtalk_login_url", readonly=False)
@@ -63,6 +69,37 @@ class ResConfigSettings(models.TransientModel):
                 [*company, ("state", "=", "failed")]
             )
             settings.dingtalk_default_admin_password = default_password
+
+    @api.depends("company_id", "dingtalk_event_delivery")
+    def _compute_dingtalk_stream(self):
+        Stream = self.env["ziqi.dingtalk.stream"].sudo()
+        for settings in self:
+            status = Stream._status(settings.company_id)
+            settings.dingtalk_stream_connections = status["connections"]
+            settings.dingtalk_stream_since = status["since"]
+            settings.dingtalk_stream_heartbeat = status["heartbeat"]
+            settings.dingtalk_stream_event = status["event"]
+            settings.dingtalk_stream_warning = (
+                settings._dingtalk_stream_warning(status)
+                if settings.dingtalk_event_delivery == "stream"
+                else ""
+            )
+
+    def _dingtalk_stream_warning(self, status):
+        """Why no event can arrive over Stream now, or "" while a connection is up."""
+        if status["connections"]:
+            return ""
+        if status["heartbeat"]:
+            return self.env._(
+                "No Stream connection has been up lately (last heartbeat %(when)s UTC%(error)s). Check that "
+                "the dingtalk_stream service runs and can reach DingTalk.",
+                when=fields.Datetime.to_string(status["heartbeat"]),
+                error="; " + status["error"] if status["error"] else "",
+            )
+        return self.env._(
+            "No Stream connection yet: start the dingtalk_stream service (odoo-bin dingtalk_stream -d DB) "
+            "and choose Stream mode in the DingTalk console (事件订阅 → Stream 模式推送)."
+        )
 
     def _dingtalk_admin_has_default_password(self):
         """True while the admin account still accepts the well-known password "admin"."""

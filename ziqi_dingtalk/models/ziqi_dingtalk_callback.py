@@ -115,7 +115,9 @@ class ZiqiDingtalkCallback(models.AbstractModel):
         at once."""
         companies = self.env["res.company"]._dingtalk_configured_companies()
         now = fields.Datetime.now()
-        for company in companies.filtered(lambda company: company._dingtalk_crypto()):
+        # Stream mode redelivers over its connection: the failed list is that of HTTP pushes
+        http = companies.filtered(lambda company: company.dingtalk_event_delivery == "http")
+        for company in http.filtered(lambda company: company._dingtalk_crypto()):
             if self._failed_pull_due(company, now):
                 pulled, _new, failed = self._pull_failed(company)
                 values = {"dingtalk_failed_pulled_at": now}

@@ -8,6 +8,7 @@ from . import (
     test_notify,
     test_security,
     test_settings,
+    test_stream,
     test_sync,
     test_sync_http,
     test_tour_settings,

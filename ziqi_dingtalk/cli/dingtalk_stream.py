@@ -1,0 +1,240 @@
+"""``odoo-bin dingtalk_stream -d DB [-c odoo.conf]``: the Stream mode service (protocol §7). It keeps one
+outbound connection to DingTalk per company set to Stream, stores every event it receives in the event inbox
+(the same as HTTP pushes) and acknowledges it ``SUCCESS`` only once that is committed, ``LATER`` when it could
+not be stored. Odoo's cron applies the events, as it does pushed ones.
+
+Threads: each connection has a reader thread (ziqi_dingtalk.dingtalk.stream.StreamAgent), which only hands
+messages over; the main thread alone touches the database: it reloads the settings every few seconds
+(connecting, reconnecting or disconnecting companies as they change), stores and acknowledges what arrived,
+and reports each connection's status. Several such processes may run: DingTalk gives each message to one
+connection, and the inbox stores an event once (its eventId), however often and wherever it arrives."""
+
+import logging
+import optparse
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import odoo
+from odoo import SUPERUSER_ID, api
+
+# absolute: Odoo 19 loads an addon's commands as odoo.cli.<name>, where a relative import fails
+from odoo.addons.ziqi_dingtalk.dingtalk import (
+    stream as dt_stream,  # pylint: disable=odoo-addons-relative-import
+)
+from odoo.cli import Command
+from odoo.tools import config
+
+_logger = logging.getLogger(__name__)
+
+RELOAD_EVERY = 5.0  # seconds between two reads of the settings
+REPORT_EVERY = 5.0  # seconds between two status reports of a connection
+BATCH = 200  # messages stored in one transaction at most
+
+
+def _utc(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) if epoch else False
+
+
+class StreamService:
+    """The service's state and loop, apart from the command line (tests run it on a test cursor)."""
+
+    def __init__(self, registry, *, heartbeat=dt_stream.HEARTBEAT, reload_every=RELOAD_EVERY, process=None):
+        self.registry = registry
+        self.heartbeat = heartbeat
+        self.reload_every = reload_every
+        self.inbox = queue.Queue()  # (company id, connection, StreamMessage), filled by the reader threads
+        self.agents = {}  # company id -> (settings tuple, StreamAgent)
+        self.counts = {}  # company id -> [events received, last event epoch]
+        self.process = process
+        self._next_reload = 0.0
+        self._next_report = 0.0
+
+    # --- the loop ---
+
+    def serve(self, stop):
+        """Run until ``stop`` (a threading.Event) is set; then store and acknowledge what already arrived,
+        close the connections and report them stopped."""
+        while not stop.is_set():
+            self.step()
+        self.shutdown()
+
+    def step(self, wait=0.2):
+        """One turn: the settings when due, what arrived (waiting up to ``wait`` s), the status when due."""
+        now = time.monotonic()
+        changed = False
+        if now >= self._next_reload:
+            changed = self.reload()
+            self._next_reload = now + self.reload_every
+        self.pump(wait)
+        if changed or now >= self._next_report:
+            self.report()
+            self._next_report = now + REPORT_EVERY
+
+    def shutdown(self):
+        while self.pump(0):
+            pass
+        for _settings, agent in self.agents.values():
+            agent.stop()
+        while self.pump(0):  # arrived while closing: stored; their acknowledgements may be lost (redelivered)
+            pass
+        self.report(stopping=True)
+        self.agents.clear()
+
+    # --- settings ---
+
+    def reload(self):
+        """Connect the companies newly set to Stream, reconnect those whose settings changed, disconnect
+        those no longer set to Stream; True when it changed anything."""
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            wanted = env["ziqi.dingtalk.stream"]._stream_settings()
+            self.process = self.process or env["ziqi.dingtalk.stream"]._host_process()
+            changed = bool(set(self.agents) ^ set(wanted))
+            for company_id in set(self.agents) - set(wanted):
+                _logger.info("DingTalk Stream: company %s no longer uses Stream", company_id)
+                self.agents.pop(company_id)[1].stop()
+            for company_id, settings in wanted.items():
+                current = self.agents.get(company_id)
+                if current and current[0] == settings:
+                    continue
+                changed = True
+                if current:
+                    _logger.info(
+                        "DingTalk Stream: the settings of company %s changed, reconnecting", company_id
+                    )
+                    current[1].stop()
+                company = env["res.company"].browse(company_id)
+                self.agents[company_id] = (settings, self._agent(company))
+        return changed
+
+    def _agent(self, company):
+        client = company._dingtalk_client()  # its open_stream needs no access token: no database access
+        company_id = company.id
+
+        def on_event(connection, message):
+            self.inbox.put((company_id, connection, message))
+
+        return dt_stream.StreamAgent(
+            f"company {company_id}", client.open_stream, on_event, heartbeat=self.heartbeat
+        ).start()
+
+    # --- storing and acknowledging ---
+
+    def pump(self, wait):
+        """Store what arrived (after waiting up to ``wait`` s for a first message), commit, then acknowledge
+        each; returns how many messages were handled."""
+        taken = self._take(wait)
+        by_company = {}
+        for company_id, connection, message in taken:
+            by_company.setdefault(company_id, []).append((connection, message))
+        for company_id, items in by_company.items():
+            answers = self._store(company_id, [message for _connection, message in items])
+            for (connection, message), (status, note) in zip(items, answers, strict=True):
+                connection.ack(message.message_id, status, note)
+            self._count(company_id, answers)
+        return len(taken)
+
+    def _take(self, wait):
+        try:
+            taken = [self.inbox.get(timeout=wait) if wait else self.inbox.get_nowait()]
+        except queue.Empty:
+            return []
+        while len(taken) < BATCH:
+            try:
+                taken.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return taken
+
+    def _store(self, company_id, messages):
+        """The answers of ``_store_messages``, committed; when the batch cannot be committed, each message on
+        its own, so that one bad message does not hold back the others; LATER for those that fail."""
+        try:
+            return self._store_committed(company_id, messages)
+        except Exception:
+            if len(messages) == 1:
+                _logger.exception("DingTalk Stream event of company %s could not be stored", company_id)
+                return [(dt_stream.LATER, "not stored")]
+        return [answer for message in messages for answer in self._store(company_id, [message])]
+
+    def _store_committed(self, company_id, messages):
+        with self.registry.cursor() as cr:  # committed when the block ends without an error
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            company = env["res.company"].browse(company_id)
+            return env["ziqi.dingtalk.stream"]._store_messages(company, messages)
+
+    def _count(self, company_id, answers):
+        counts = self.counts.setdefault(company_id, [0, None])
+        counts[0] += sum(1 for status, note in answers if status == dt_stream.SUCCESS and note == "stored")
+        counts[1] = time.time()
+
+    # --- status ---
+
+    def report(self, stopping=False):
+        """Write each connection's status (ziqi.dingtalk.stream); failures are logged, never fatal."""
+        if not self.process:
+            return
+        try:
+            with self.registry.cursor() as cr:
+                Stream = api.Environment(cr, SUPERUSER_ID, {})["ziqi.dingtalk.stream"]
+                for company_id, (_settings, agent) in self.agents.items():
+                    Stream._report(company_id, self.process, self._status(company_id, agent, stopping))
+                Stream._forget_stopped(self.process, [] if stopping else list(self.agents))
+        except Exception:
+            _logger.exception("DingTalk Stream: the status could not be written")
+
+    def _status(self, company_id, agent, stopping):
+        events, last_event = self.counts.get(company_id, [0, None])
+        connected = agent.connected_since and not stopping
+        return {
+            "state": "stopped" if stopping else "connected" if connected else "connecting",
+            "connected_since": _utc(agent.connected_since) if connected else False,
+            "last_heartbeat_at": _utc(agent.last_received_at),
+            "last_event_at": _utc(last_event),
+            "events": events,
+            "reconnects": agent.reconnects,
+            "last_error": agent.last_error or False,
+        }
+
+
+class DingtalkStream(Command):
+    """Keep DingTalk's Stream connections and store their events (companies set to Stream)"""
+
+    name = "dingtalk_stream"
+
+    def run(self, args):
+        parser = config.parser
+        parser.prog = f"{Path(sys.argv[0]).name} {self.name}"
+        group = optparse.OptionGroup(parser, "DingTalk Stream")
+        group.add_option(
+            "--heartbeat",
+            dest="dingtalk_heartbeat",
+            type="float",
+            default=dt_stream.HEARTBEAT,
+            help="seconds between pings; a connection silent for 3 of them is replaced (default %default)",
+        )
+        group.add_option(
+            "--reload-every",
+            dest="dingtalk_reload",
+            type="float",
+            default=RELOAD_EVERY,
+            help="seconds between two reads of the settings (default %default)",
+        )
+        parser.add_option_group(group)
+        opt = config.parse_config(args, setup_logging=True)
+        db_name = config["db_name"]
+        db_name = db_name[0] if isinstance(db_name, list) and db_name else db_name  # a list on Odoo 19
+        if not db_name:
+            sys.exit("dingtalk_stream needs a database: -d DB")
+        registry = odoo.modules.registry.Registry(db_name)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_args: stop.set())
+        service = StreamService(registry, heartbeat=opt.dingtalk_heartbeat, reload_every=opt.dingtalk_reload)
+        _logger.info("DingTalk Stream service started on %s", db_name)
+        service.serve(stop)
+        _logger.info("DingTalk Stream service stopped")
