@@ -47,7 +47,7 @@ addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
 # odoo_bin [shell|...] ARGS: odoo-bin (optionally a subcommand) with this project's addons path and database
 odoo_bin() {
     local cmd=()
-    case "${1:-}" in shell|neutralize|populate|i18n|dingtalk_sync) cmd=("$1"); shift ;; esac
+    case "${1:-}" in shell|neutralize|populate|i18n|dingtalk_sync|dingtalk_stream) cmd=("$1"); shift ;; esac
     # --addons-path first: odoo-bin reads it before the subcommand to find addon commands (dingtalk_sync)
     "$PY" "$ODOO_SRC/odoo-bin" --addons-path="$(addons_path)" "${cmd[@]}" --db_host="$DB_HOST" \
     --db_port="$DB_PORT" --db_user="$DB_USER" "$@"
