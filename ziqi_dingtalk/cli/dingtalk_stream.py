@@ -22,8 +22,8 @@ import odoo
 from odoo import SUPERUSER_ID, api
 
 # absolute: Odoo 19 loads an addon's commands as odoo.cli.<name>, where a relative import fails
-from odoo.addons.ziqi_dingtalk.dingtalk import (
-    stream as dt_stream,  # pylint: disable=odoo-addons-relative-import
+from odoo.addons.ziqi_dingtalk.dingtalk import (  # pylint: disable=odoo-addons-relative-import
+    stream as dt_stream,
 )
 from odoo.cli import Command
 from odoo.tools import config
