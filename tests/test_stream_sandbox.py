@@ -279,9 +279,9 @@ def test_no_ack_is_redelivered_after_ack_timeout_then_given_up(sandbox, clients)
     assert stream_state(sandbox)["stats"]["given_up"] == 1
 
 
-def test_two_connections_get_events_at_random(sandbox, clients):
-    pair = [clients(sandbox), clients(sandbox)]
-    got = {client.id: [] for client in pair}
+def acking_threads(clients, seen=lambda client, frame: None):
+    """One started thread per client that acknowledges each frame it reads (after ``seen(client, frame)``)
+    until none has come for 1 s."""
 
     def consume(client):
         while True:
@@ -289,12 +289,19 @@ def test_two_connections_get_events_at_random(sandbox, clients):
                 frame = client.frame(timeout=1)
             except websocket.WebSocketTimeoutException:
                 return
-            got[client.id].append(frame["headers"]["eventId"])
+            seen(client, frame)
             client.ack(frame)
 
-    threads = [threading.Thread(target=consume, args=(client,)) for client in pair]
+    threads = [threading.Thread(target=consume, args=(client,)) for client in clients]
     for thread in threads:
         thread.start()
+    return threads
+
+
+def test_two_connections_get_events_at_random(sandbox, clients):
+    pair = [clients(sandbox), clients(sandbox)]
+    got = {client.id: [] for client in pair}
+    threads = acking_threads(pair, lambda client, frame: got[client.id].append(frame["headers"]["eventId"]))
     sent = publish(sandbox, *[user_event("u%d" % n) for n in range(40)])
     for thread in threads:
         thread.join(10)
@@ -434,18 +441,7 @@ def test_steady_load_is_acked_quickly(sandbox, clients):
     """300 events, 10 every 20 ms, over two connections: all consumed, and the latency the sandbox measures
     is the client's (no polling delay in the delivery path)."""
     pair = [clients(sandbox), clients(sandbox)]
-
-    def consume(client):
-        while True:
-            try:
-                frame = client.frame(timeout=1)
-            except websocket.WebSocketTimeoutException:
-                return
-            client.ack(frame)
-
-    threads = [threading.Thread(target=consume, args=(client,)) for client in pair]
-    for thread in threads:
-        thread.start()
+    threads = acking_threads(pair)
     for batch in range(30):
         publish(sandbox, *[user_event("u%d" % (batch * 10 + n)) for n in range(10)])
         time.sleep(0.02)

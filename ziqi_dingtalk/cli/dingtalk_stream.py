@@ -10,23 +10,19 @@ and reports each connection's status. Several such processes may run: DingTalk g
 connection, and the inbox stores an event once (its eventId), however often and wherever it arrives."""
 
 import logging
-import optparse
 import queue
 import signal
-import sys
 import threading
 import time
-from pathlib import Path
 
-import odoo
 from odoo import SUPERUSER_ID, api
+from odoo.addons.ziqi_dingtalk.cli import _options as options  # pylint: disable=odoo-addons-relative-import
 
 # absolute: Odoo 19 loads an addon's commands as odoo.cli.<name>, where a relative import fails
 from odoo.addons.ziqi_dingtalk.dingtalk import (  # pylint: disable=odoo-addons-relative-import
     stream as dt_stream,
 )
 from odoo.cli import Command
-from odoo.tools import config
 
 _logger = logging.getLogger(__name__)
 
@@ -207,9 +203,7 @@ class DingtalkStream(Command):
     name = "dingtalk_stream"
 
     def run(self, args):
-        parser = config.parser
-        parser.prog = f"{Path(sys.argv[0]).name} {self.name}"
-        group = optparse.OptionGroup(parser, "DingTalk Stream")
+        group = options.option_group(self, "DingTalk Stream")
         group.add_option(
             "--heartbeat",
             dest="dingtalk_heartbeat",
@@ -224,17 +218,11 @@ class DingtalkStream(Command):
             default=RELOAD_EVERY,
             help="seconds between two reads of the settings (default %default)",
         )
-        parser.add_option_group(group)
-        opt = config.parse_config(args, setup_logging=True)
-        db_name = config["db_name"]
-        db_name = db_name[0] if isinstance(db_name, list) and db_name else db_name  # a list on Odoo 19
-        if not db_name:
-            sys.exit("dingtalk_stream needs a database: -d DB")
-        registry = odoo.modules.registry.Registry(db_name)
+        opt, registry = options.parse(self, args, group)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_args: stop.set())
         service = StreamService(registry, heartbeat=opt.dingtalk_heartbeat, reload_every=opt.dingtalk_reload)
-        _logger.info("DingTalk Stream service started on %s", db_name)
+        _logger.info("DingTalk Stream service started on %s", registry.db_name)
         service.serve(stop)
         _logger.info("DingTalk Stream service stopped")

@@ -3,19 +3,16 @@ server shell, the replacement of ``curl http://127.0.0.1/autoexe/dingtalk/sync?t
 on its own, like the cron, so a long sync shows its progress and survives an interruption."""
 
 import logging
-import optparse
 import sys
-from pathlib import Path
 
-import odoo
 from odoo import SUPERUSER_ID, api
+from odoo.addons.ziqi_dingtalk.cli import _options as options  # pylint: disable=odoo-addons-relative-import
 
 # absolute: Odoo 19 loads an addon's commands as odoo.cli.<name>, where a relative import fails
 from odoo.addons.ziqi_dingtalk.models.ziqi_dingtalk_sync_run import (  # pylint: disable=odoo-addons-relative-import
     KIND_ALIASES,
 )
 from odoo.cli import Command
-from odoo.tools import config
 
 _logger = logging.getLogger(__name__)
 
@@ -26,9 +23,7 @@ class DingtalkSync(Command):
     name = "dingtalk_sync"
 
     def run(self, args):
-        parser = config.parser
-        parser.prog = f"{Path(sys.argv[0]).name} {self.name}"
-        group = optparse.OptionGroup(parser, "DingTalk sync")
+        group = options.option_group(self, "DingTalk sync")
         group.add_option(
             "--type",
             dest="dingtalk_type",
@@ -42,13 +37,7 @@ class DingtalkSync(Command):
             type="int",
             help="company id (default: every company with DingTalk configured)",
         )
-        parser.add_option_group(group)
-        opt = config.parse_config(args, setup_logging=True)
-        db_name = config["db_name"]
-        db_name = db_name[0] if isinstance(db_name, list) and db_name else db_name  # a list on Odoo 19
-        if not db_name:
-            sys.exit("dingtalk_sync needs a database: -d DB")
-        registry = odoo.modules.registry.Registry(db_name)
+        opt, registry = options.parse(self, args, group)
         run_ids = self._queue(registry, KIND_ALIASES[opt.dingtalk_type], opt.dingtalk_company)
         if not run_ids:
             sys.exit("no company has DingTalk configured (Settings → DingTalk)")
