@@ -54,16 +54,18 @@ class StreamService:
     def serve(self, stop):
         """Run until ``stop`` (a threading.Event) is set; then store and acknowledge what already arrived,
         close the connections and report them stopped."""
-        while not stop.is_set():
-            self.step()
-        self.shutdown()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.shutdown()
 
     def step(self, wait=0.2):
         """One turn: the settings when due, what arrived (waiting up to ``wait`` s), the status when due."""
         now = time.monotonic()
         changed = False
         if now >= self._next_reload:
-            changed = self.reload()
+            changed = self._reload_safely()
             self._next_reload = now + self.reload_every
         self.pump(wait)
         if changed or now >= self._next_report:
@@ -73,38 +75,59 @@ class StreamService:
     def shutdown(self):
         while self.pump(0):
             pass
-        for _settings, agent in self.agents.values():
-            agent.stop()
+        self._stop_agents([agent for _settings, agent in self.agents.values()])
         while self.pump(0):  # arrived while closing: stored; their acknowledgements may be lost (redelivered)
             pass
         self.report(stopping=True)
         self.agents.clear()
 
+    @staticmethod
+    def _stop_agents(agents, timeout=5):
+        """Stop them all at once, then wait for them together (at most ``timeout`` s in all)."""
+        for agent in agents:
+            agent.stop(timeout=0)
+        deadline = time.monotonic() + timeout
+        for agent in agents:
+            agent.join(max(0.0, deadline - time.monotonic()))
+
     # --- settings ---
+
+    def _reload_safely(self):
+        """:meth:`reload`; when the database cannot be read (PostgreSQL restarting), the connections stay
+        as they are and the next turn tries again."""
+        try:
+            return self.reload()
+        except Exception:
+            _logger.exception("DingTalk Stream: the settings could not be read; trying again shortly")
+            return False
 
     def reload(self):
         """Connect the companies newly set to Stream, reconnect those whose settings changed, disconnect
-        those no longer set to Stream; True when it changed anything."""
+        those no longer set to Stream, and restart an agent whose thread ended; True when it changed
+        anything."""
+        self.registry = self.registry.check_signaling()  # a module upgraded meanwhile: a fresh registry
         with self.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             wanted = env["ziqi.dingtalk.stream"]._stream_settings()
             self.process = self.process or env["ziqi.dingtalk.stream"]._host_process()
             changed = bool(set(self.agents) ^ set(wanted))
+            stopping = []
             for company_id in set(self.agents) - set(wanted):
                 _logger.info("DingTalk Stream: company %s no longer uses Stream", company_id)
-                self.agents.pop(company_id)[1].stop()
+                stopping.append(self.agents.pop(company_id)[1])
             for company_id, settings in wanted.items():
                 current = self.agents.get(company_id)
-                if current and current[0] == settings:
+                if current and current[0] == settings and current[1].is_alive():
                     continue
                 changed = True
                 if current:
                     _logger.info(
-                        "DingTalk Stream: the settings of company %s changed, reconnecting", company_id
+                        "DingTalk Stream: company %s reconnects (new settings or a dead thread)", company_id
                     )
-                    current[1].stop()
+                    stopping.append(current[1])
                 company = env["res.company"].browse(company_id)
                 self.agents[company_id] = (settings, self._agent(company))
+        self._stop_agents(stopping)
         return changed
 
     def _agent(self, company):
@@ -155,6 +178,7 @@ class StreamService:
             if len(messages) == 1:
                 _logger.exception("DingTalk Stream event of company %s could not be stored", company_id)
                 return [(dt_stream.LATER, "not stored")]
+            _logger.warning("DingTalk Stream: a batch of %s events failed; storing each alone", len(messages))
         return [answer for message in messages for answer in self._store(company_id, [message])]
 
     def _store_committed(self, company_id, messages):
@@ -165,8 +189,9 @@ class StreamService:
 
     def _count(self, company_id, answers):
         counts = self.counts.setdefault(company_id, [0, None])
-        counts[0] += sum(1 for status, note in answers if status == dt_stream.SUCCESS and note == "stored")
-        counts[1] = time.time()
+        counts[0] += sum(1 for _status, note in answers if note == "stored")
+        if any(note in ("stored", "duplicate") for _status, note in answers):
+            counts[1] = time.time()
 
     # --- status ---
 

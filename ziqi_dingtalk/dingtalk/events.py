@@ -58,18 +58,26 @@ def _int_ids(value):
 def _timestamp(value):
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _load(payload):
+    """The payload as a dict, in what PostgreSQL's jsonb can store: strict JSON (no NaN or Infinity, which
+    Python's json accepts) without NUL characters; EventError otherwise."""
     if isinstance(payload, str | bytes):
         try:
-            payload = json.loads(payload)
-        except ValueError:
+            payload = json.loads(payload, parse_constant=_not_json)
+        except (ValueError, RecursionError):
             raise EventError("event payload is not JSON") from None
     if not isinstance(payload, dict):
         raise EventError("event payload is not a JSON object")
+    if "\\u0000" in json.dumps(payload):
+        raise EventError("event payload holds a NUL character")
     return payload
 
 

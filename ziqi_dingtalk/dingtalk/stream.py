@@ -36,7 +36,7 @@ OPEN_PATH = "/v1.0/gateway/connections/open"
 EVENTS = ({"type": "EVENT", "topic": "*"},)  # events are chosen in DingTalk's console: only "*" [PEDIA]
 USER_AGENT = "ziqi-dingtalk-python/1.0"
 SUCCESS, LATER = "SUCCESS", "LATER"
-HEARTBEAT = 20.0  # seconds between the client's WebSocket pings (the SDK's websockets default)
+HEARTBEAT = 20.0  # seconds between the client's WebSocket pings (websockets' default keepalive interval)
 SILENT_BEATS = 3  # nothing received (frame or pong) for this many heartbeats: the connection is dead
 DISCONNECT_GRACE = 10.0  # DingTalk closes a connection 10 s after its SYSTEM disconnect [PEDIA]
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0  # seconds between reconnections: doubling, with jitter
@@ -56,12 +56,13 @@ class StreamMessage:
 
 def event_message(frame):
     """The :class:`StreamMessage` of an EVENT frame (dict)."""
-    headers = frame.get("headers") or {}
+    headers = frame.get("headers")
+    headers = headers if isinstance(headers, dict) else {}
     message_id = str(headers.get("messageId") or "")
     try:
         return StreamMessage(message_id, event=parse_stream_event(headers, frame.get("data") or "{}"))
-    except (EventError, RecursionError) as error:
-        return StreamMessage(message_id, problem=str(error))
+    except (EventError, RecursionError, TypeError, ValueError, OverflowError, AttributeError) as error:
+        return StreamMessage(message_id, problem=f"{type(error).__name__}: {error}"[:300])
 
 
 def ack_frame(message_id, data, code=200, message="OK"):
@@ -89,6 +90,7 @@ class StreamConnection:
         self.opened_at = time.time()
         self.last_received_at = None  # epoch seconds of the last frame or pong
         self.disconnect_asked = False
+        self.texts_received = 0  # a connection that got a text frame worked: it is replaced at once
         self._last_rx = clock()
         self._send_lock = threading.Lock()
 
@@ -110,25 +112,34 @@ class StreamConnection:
             except websocket.WebSocketTimeoutException:
                 continue
             except (websocket.WebSocketException, OSError) as error:
+                if stop.is_set():
+                    return "stopped"
                 _logger.info("DingTalk Stream connection lost: %s", type(error).__name__)
                 return "closed"
             self._last_rx, self.last_received_at = self.clock(), time.time()
             if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return "closed"
-            if opcode == websocket.ABNF.OPCODE_TEXT and self._dispatch(frame.data):
-                return "disconnect"
+                return "stopped" if stop.is_set() else "closed"
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self.texts_received += 1
+                if self._dispatch(frame.data):
+                    return "disconnect"
         return "stopped"
 
     def _dispatch(self, text):
-        """Handle one text frame; True when it is DingTalk's SYSTEM disconnect."""
+        """Handle one text frame; True when it is DingTalk's SYSTEM disconnect. Whatever a frame holds, it
+        never ends the reader: a frame that cannot be read is logged and skipped."""
         try:
             frame = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             _logger.warning("DingTalk Stream sent a frame that is not JSON (%s bytes)", len(text))
             return False
         if not isinstance(frame, dict):
             return False
-        kind, headers = frame.get("type"), frame.get("headers") or {}
+        headers = frame.get("headers")
+        if not isinstance(headers, dict):
+            _logger.warning("DingTalk Stream sent a frame without headers (%s bytes)", len(text))
+            return False
+        kind = frame.get("type")
         if kind == "SYSTEM" and headers.get("topic") == "ping":
             self._send_text(ack_frame(headers.get("messageId"), _data(frame)))  # echoes the opaque
         elif kind == "SYSTEM" and headers.get("topic") == "disconnect":
@@ -191,6 +202,7 @@ class StreamAgent:
         self.connection = None
         self.connected_since = None  # epoch seconds
         self.last_error = None
+        self.last_end = None  # why the last connection ended: silent, disconnect, closed or stopped
         self.reconnects = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"dingtalk-stream-{name}", daemon=True)
@@ -205,11 +217,16 @@ class StreamAgent:
         return self
 
     def stop(self, timeout=5):
-        """Stop reconnecting and close the connection (a WebSocket close frame)."""
+        """Stop reconnecting and close the connection (a WebSocket close frame); waits up to ``timeout`` s
+        for the thread (0: not at all; :meth:`join` later)."""
         self._stop.set()
         connection = self.connection
         if connection:
-            connection.close()
+            threading.Thread(target=connection.close, daemon=True).start()  # its close waits for DingTalk
+        if timeout:
+            self.join(timeout)
+
+    def join(self, timeout):
         self._thread.join(timeout)
 
     def is_alive(self):
@@ -218,25 +235,37 @@ class StreamAgent:
     def _run(self):
         delay = BACKOFF_FIRST
         while not self._stop.is_set():
-            connection = self._connect()
-            if connection is None:
+            try:
+                delay = self._turn(delay)
+            except Exception as error:  # the thread must outlive anything: log, back off, go on
+                self.last_error = _describe(error)
+                _logger.exception("DingTalk Stream %s failed; reconnecting", self.name)
                 self._wait(delay)
                 delay = min(BACKOFF_MAX, delay * 2)
-                continue
-            reason = self._serve(connection)
-            worked = connection.last_received_at is not None
-            if worked:
-                delay = BACKOFF_FIRST
-            if reason == "disconnect":
-                threading.Timer(DISCONNECT_GRACE, connection.close).start()
-            elif reason != "stopped":
-                connection.close()
-                # a connection that worked is replaced at once: what DingTalk queues meanwhile comes in
-                # one burst on the next, and each second of it waits for the burst to be stored
-                self._wait(RECONNECT_SOON if worked else delay)
-                if not worked:
-                    delay = min(BACKOFF_MAX, delay * 2)
         _logger.info("DingTalk Stream %s stopped", self.name)
+
+    def _turn(self, delay):
+        """Connect, serve until the connection ends, and wait before the next; returns the next backoff."""
+        connection = self._connect()
+        if connection is None:
+            self._wait(delay)
+            return min(BACKOFF_MAX, delay * 2)
+        reason = self._serve(connection)
+        # a connection that got a text frame (a ping, an event) worked; one closed at once did not
+        worked = connection.texts_received > 0
+        delay = BACKOFF_FIRST if worked else delay
+        if reason == "disconnect":  # DingTalk closes it after its grace; acks may still go out on it
+            grace = threading.Timer(DISCONNECT_GRACE, connection.close)
+            grace.daemon = True
+            grace.start()
+            return delay
+        connection.close()
+        if reason != "stopped":
+            # a connection that worked is replaced at once: what DingTalk queues meanwhile comes in one
+            # burst on the next, and each second of it waits for the burst to be stored
+            self._wait(RECONNECT_SOON if worked else delay)
+            return delay if worked else min(BACKOFF_MAX, delay * 2)
+        return delay
 
     def _connect(self):
         try:
@@ -259,6 +288,7 @@ class StreamAgent:
             reason = connection.serve(self._stop)
         finally:
             self.connected_since = None
+        self.last_end = reason
         if reason != "stopped":
             self.reconnects += 1
             self.last_error = {

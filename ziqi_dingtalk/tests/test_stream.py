@@ -8,9 +8,11 @@ from unittest.mock import patch
 import psycopg2
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.exceptions import AccessError
+from odoo.tests import new_test_user, tagged
 
 from ..cli.dingtalk_stream import StreamService
+from ..dingtalk.stream import SUCCESS, event_message
 from ..models.ziqi_dingtalk_event import ZiqiDingtalkEvent
 from .common import DingTalkHttpCase
 
@@ -285,6 +287,25 @@ class TestStream(DingTalkHttpCase):
         Stream._forget_stopped("host:2", [self.company.id])
         self.assertFalse(dead.exists(), "a process silent for two days is forgotten")
         self.assertTrue(Stream.search([("process", "=", "host:2")]), "the live one stays")
+
+    def test_an_event_of_another_organisation_or_unreadable_is_acknowledged_not_stored(self):
+        headers = {
+            "messageId": "m1",
+            "eventType": "user_add_org",
+            "eventId": "e-other",
+            "eventCorpId": "dingX",
+        }
+        other = event_message({"headers": headers, "data": '{"userId": ["u1"]}'})
+        broken = event_message({"headers": {**headers, "eventId": "e-bad"}, "data": '{"userId": [NaN]}'})
+        answers = self.env["ziqi.dingtalk.stream"]._store_messages(self.company, [other, broken])
+        self.assertEqual(answers, [(SUCCESS, "another organisation"), (SUCCESS, "unreadable")])
+        self.assertFalse(self.stored("e-other") | self.stored("e-bad"))
+
+    def test_only_settings_admins_read_the_connections(self):
+        self.env["ziqi.dingtalk.stream"]._report(self.company.id, "host:1", {"state": "connected"})
+        officer = new_test_user(self.env, "stream_officer", groups="base.group_user,hr.group_hr_manager")
+        with self.assertRaises(AccessError):
+            self.env["ziqi.dingtalk.stream"].with_user(officer).search([]).read(["process"])
 
     def test_the_failed_push_list_is_not_pulled_for_a_stream_company(self):
         self.sandbox.control("stats/reset", {})
