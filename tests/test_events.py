@@ -214,3 +214,18 @@ def test_manager_changes_of_a_diff_info():
     }
     assert manager_changes({"userid": "u1", "prev": {"name": "y"}, "curr": {"name": "x"}}) == {}
     assert manager_changes(None) == {} and manager_changes("garbage") == {}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"EventType": "user_add_org", "userId": [NaN]}',
+        '{"EventType": "user_add_org", "t": Infinity}',
+        '{"EventType": "user_add_org", "userId": ["a\\u0000b"]}',
+    ],
+)
+def test_a_payload_postgresql_cannot_store_is_unreadable(payload):
+    """jsonb refuses NaN, Infinity and NUL: such a payload is unreadable (a push answered 400, a Stream event
+    acknowledged and logged) instead of failing in the database at each delivery."""
+    with pytest.raises(EventError):
+        parse_event(payload)
