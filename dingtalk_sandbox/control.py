@@ -7,7 +7,7 @@ import time
 
 from werkzeug.wrappers import Response
 
-from . import events, mutate
+from . import delivery, events, mutate, workflow_control
 from .crypto import CallbackCrypto, CallbackCryptoError
 from .generate import generate
 from .org import Org
@@ -65,6 +65,7 @@ def reset(sb, body):
         sb.messages.clear()
         sb.pushes.clear()
         sb.redelivery.reset()
+        sb.workflow.reset()  # approval instances forgotten, templates back to the defaults
     sb.stream.reset()  # Stream events, deliveries and stats (config and live connections stay)
     sb.stats.reset()
     sb.faults.clear()
@@ -75,15 +76,8 @@ def reset(sb, body):
 def mutate_org(sb, body):
     with sb.lock:
         produced = mutate.apply(sb.org, body)
-        callback = dict(sb.callback) if sb.callback else None
-        corp_id, app_key = sb.org.corp_id, sb.org.app["app_key"]
     out = {"ok": True, "event": produced[0] if produced else None, "events": produced}
-    if sb.stream.config["event_delivery"] == "stream":
-        # Stream mode replaces the HTTP push: DingTalk pushes an app's events one way (stream.py)
-        out["stream"] = sb.stream.publish(produced, app_key, corp_id)
-    elif callback and callback.get("auto_push"):
-        # DingTalk's own pushes: a failed one is retried, then parked (failed.py)
-        out["push"] = [_push(sb, callback, ev, corp_id, retry=True) for ev in produced]
+    out.update(delivery.deliver(sb, produced))
     return out
 
 
@@ -293,4 +287,5 @@ ROUTES = {
     ("GET", "/_sandbox/stream/acks"): stream_acks,
     ("POST", "/_sandbox/stream/publish"): stream_publish,
     ("POST", "/_sandbox/stream/drop"): stream_drop,
+    **workflow_control.ROUTES,
 }

@@ -12,7 +12,7 @@ import uuid
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import api, avatars, control, failed, oapi, stream
+from . import api, avatars, control, failed, oapi, stream, workflow, workflow_api
 from .errors import ApiError, OapiError
 from .state import Faults, RateLimiter, Stats, Tokens
 
@@ -38,7 +38,8 @@ class Sandbox:
         self.redelivery = failed.Redelivery(self)  # retries and parked pushes (failed.py)
         self.task_seq = 700_000_000_000
         self.stream = stream.Gateway()  # Stream mode: its WebSocket listener starts on the first ticket
-        self.routes = {**oapi.ROUTES, **api.ROUTES, **stream.ROUTES}
+        self.workflow = workflow.Workflow(self.next_task_id)  # approvals (workflow.py), under ``lock``
+        self.routes = {**oapi.ROUTES, **api.ROUTES, **stream.ROUTES, **workflow_api.ROUTES}
         self.controls = control.ROUTES
 
     def close(self):
