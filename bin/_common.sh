@@ -30,17 +30,22 @@ Put an Odoo $ODOO_VERSION.0 Community tree there, or set ODOO${ODOO_VERSION}_SRC
         || die "the Odoo source at $ODOO_SRC is not $ODOO_VERSION.0 (odoo/release.py)."
 }
 
-# export_pot DB FILE: the .pot of ziqi_dingtalk as installed in DB (Odoo 19 has no --i18n-export, and its
-# "i18n export" subcommand reads the database connection from a config file only: through the shell)
+# export_pot DB FILE [MODULE]: the .pot of MODULE (ziqi_dingtalk) as installed in DB (Odoo 19 has no
+# --i18n-export, and its "i18n export" subcommand reads the database connection from a config file only:
+# through the shell)
 export_pot() {
     echo "from odoo.tools.translate import TranslationFileWriter, TranslationModuleReader
 with open('$2', 'wb') as pot:
     TranslationFileWriter(pot, fileformat='po', lang=None).write_rows(
-        TranslationModuleReader(env.cr, modules=['ziqi_dingtalk'], lang=None))" \
+        TranslationModuleReader(env.cr, modules=['${3:-ziqi_dingtalk}'], lang=None))" \
         | odoo_bin shell -d "$1" --no-http --log-level=warn >/dev/null 2>&1
 }
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# the addons with translations of their own, and the ones approvals need installed beside them
+TRANSLATED_ADDONS=(ziqi_dingtalk ziqi_dingtalk_approval ziqi_dingtalk_approval_expense)
+APPROVAL_MODULES=ziqi_dingtalk_approval,purchase,hr_expense
 
 addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
 

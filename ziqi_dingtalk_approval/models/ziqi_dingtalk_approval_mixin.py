@@ -1,0 +1,205 @@
+from lxml import etree
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from .ziqi_dingtalk_approval import STATES, bypassing, unlocked
+
+# what may still change on a document in approval: its chatter, activities and DingTalk state
+UNLOCKED_PREFIXES = ("message_", "activity_", "website_message", "dingtalk_", "rating_")
+
+
+class ZiqiDingtalkApprovalMixin(models.AbstractModel):
+    """Approval in DingTalk for a kind of Odoo document. A module makes a model approvable with
+    ``_inherit = ["<model>", "ziqi.dingtalk.approval.mixin"]``, adds the button (``action_dingtalk_submit``)
+    to its form, and calls ``_dingtalk_terminate`` where the document is cancelled."""
+
+    _name = "ziqi.dingtalk.approval.mixin"
+    _description = "DingTalk Approval (document)"
+
+    dingtalk_approval_state = fields.Selection(
+        [("none", "Not Submitted"), *STATES],
+        "DingTalk Approval",
+        compute="_compute_dingtalk_approval",
+    )
+    dingtalk_approval_url = fields.Char("DingTalk Approval Link", compute="_compute_dingtalk_approval")
+    dingtalk_approval_flagged = fields.Boolean(compute="_compute_dingtalk_approval")
+    dingtalk_approval_can_submit = fields.Boolean(compute="_compute_dingtalk_approval")
+    dingtalk_approval_count = fields.Integer(compute="_compute_dingtalk_approval")
+
+    def _compute_dingtalk_approval(self):
+        approvals = self._dingtalk_approvals()
+        Rule = self.env["ziqi.dingtalk.approval.rule"]
+        for record in self:
+            mine = approvals.filtered(lambda a, record=record: a.res_id == record.id)
+            latest = mine[:1]
+            record.dingtalk_approval_state = latest.state or "none"
+            record.dingtalk_approval_url = latest.url
+            record.dingtalk_approval_flagged = latest.flagged
+            record.dingtalk_approval_count = len(mine)
+            record.dingtalk_approval_can_submit = bool(
+                record.id and latest.state != "running" and Rule._for_document(record)
+            )
+
+    def _dingtalk_approvals(self):
+        """The approvals of these documents, latest first (read as the system: approvals are admin
+        records, what a user sees of them is on their document)."""
+        return (
+            self.env["ziqi.dingtalk.approval"]
+            .sudo()
+            .search([("res_model", "=", self._name), ("res_id", "in", self.ids)], order="id desc")
+        )
+
+    def _dingtalk_running_approval(self):
+        return self._dingtalk_approvals().filtered(lambda a: a.state == "running")
+
+    @api.model
+    def _dingtalk_approval_hooks(self):
+        """Private methods of this model a rule may run for a result (glue modules add theirs)."""
+        return []
+
+    @api.model
+    def _dingtalk_unlocked_fields(self):
+        """Fields that may change while the document is in approval."""
+        return {"write_date", "write_uid", "__last_update"}
+
+    # --- the lock ---
+
+    def write(self, vals):
+        if not bypassing(self) and self._dingtalk_locked_fields(vals):
+            running = self._dingtalk_running_approval()
+            if running:
+                documents = self.browse(running.mapped("res_id"))
+                raise UserError(
+                    self.env._(
+                        "%(documents)s is in approval in DingTalk and cannot be changed. Wait for the "
+                        "result, or cancel the document (that revokes the approval).",
+                        documents=", ".join(documents.mapped("display_name")),
+                    )
+                )
+        result = super().write(vals)
+        if "state" in vals and not bypassing(self):
+            self._dingtalk_submit_on_state(vals["state"])
+        return result
+
+    def _dingtalk_locked_fields(self, vals):
+        """The fields of ``vals`` a document in approval keeps: not its chatter's, nor those Odoo computes
+        itself (written back when what they depend on changes, e.g. a report's department)."""
+        unlocked = self._dingtalk_unlocked_fields()
+        return [
+            name
+            for name in vals
+            if name not in unlocked
+            and not name.startswith(UNLOCKED_PREFIXES)
+            and not (name in self._fields and self._fields[name].compute)
+        ]
+
+    def _dingtalk_submit_on_state(self, state):
+        """Submission when a document reaches its rule's state."""
+        Rule = self.env["ziqi.dingtalk.approval.rule"]
+        for record in self:
+            rule = Rule._for_document(record)
+            if rule.submit_state and rule.submit_state == state and not record._dingtalk_running_approval():
+                self.env["ziqi.dingtalk.approval"]._submit(record)
+
+    def _dingtalk_check_not_bypassed(self):
+        """For a document's own approve/confirm buttons: while a DingTalk rule applies to the document,
+        only DingTalk's approval may run them."""
+        if bypassing(self):
+            return
+        Rule = self.env["ziqi.dingtalk.approval.rule"]
+        for record in self:
+            if Rule._for_document(record):
+                raise UserError(
+                    self.env._(
+                        "%(document)s is approved in DingTalk: use Submit to DingTalk.",
+                        document=record.display_name,
+                    )
+                )
+
+    # --- the form: DingTalk's buttons and status on every approvable document's form view ---
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        if view_type == "form":
+            self._dingtalk_add_controls(arch)
+        return arch, view
+
+    def _dingtalk_add_controls(self, arch):
+        header = arch.find(".//header")
+        if header is None:
+            header = etree.Element("header")
+            arch.insert(0, header)
+        for name in (
+            "dingtalk_approval_can_submit",
+            "dingtalk_approval_url",
+            "dingtalk_approval_state",
+            "dingtalk_approval_flagged",
+        ):
+            header.insert(0, etree.Element("field", name=name, invisible="1"))
+        header.insert(
+            0,
+            etree.Element(
+                "button",
+                name="action_dingtalk_open",
+                type="object",
+                string=self.env._("Open in DingTalk"),
+                invisible="not dingtalk_approval_url",
+            ),
+        )
+        header.insert(
+            0,
+            etree.Element(
+                "button",
+                name="action_dingtalk_submit",
+                type="object",
+                string=self.env._("Submit to DingTalk"),
+                invisible="not dingtalk_approval_can_submit",
+                **{"class": "btn-primary", "data-hotkey": "k"},
+            ),
+        )
+        sheet = arch.find(".//sheet")
+        banners = (
+            (
+                "info",
+                "dingtalk_approval_state != 'running'",
+                self.env._("In approval in DingTalk: this document is locked until DingTalk's result."),
+            ),
+            ("danger", "dingtalk_approval_state != 'refused'", self.env._("Refused in DingTalk.")),
+            (
+                "warning",
+                "not dingtalk_approval_flagged",
+                self.env._("DingTalk's approval result was not applied: see the chatter."),
+            ),
+        )
+        parent = sheet if sheet is not None else arch
+        for kind, invisible, text in reversed(banners):
+            banner = etree.Element(
+                "div",
+                role="alert",
+                invisible=invisible,
+                **{"class": f"alert alert-{kind} o_dingtalk_approval"},
+            )
+            banner.text = text
+            parent.insert(0, banner)
+
+    # --- actions ---
+
+    def action_dingtalk_submit(self):
+        self.check_access("write")
+        for record in self:
+            self.env["ziqi.dingtalk.approval"]._submit(record)
+        return True
+
+    def action_dingtalk_open(self):
+        self.ensure_one()
+        if not self.dingtalk_approval_url:
+            raise UserError(self.env._("%(document)s has no DingTalk approval.", document=self.display_name))
+        return {"type": "ir.actions.act_url", "url": self.dingtalk_approval_url, "target": "new"}
+
+    def _dingtalk_terminate(self):
+        """Revoke the running DingTalk approvals of these documents (they are being cancelled in Odoo)."""
+        reason = self.env._("Cancelled in Odoo by %(user)s", user=self.env.user.name)
+        self._dingtalk_running_approval()._terminate(reason)
+        return unlocked(self)

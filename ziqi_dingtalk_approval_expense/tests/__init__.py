@@ -1,0 +1,1 @@
+from . import test_expense_approval

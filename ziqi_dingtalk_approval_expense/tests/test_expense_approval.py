@@ -1,0 +1,105 @@
+from odoo.addons.ziqi_dingtalk.compat import ODOO_19
+from odoo.addons.ziqi_dingtalk_approval.tests.common import EXPENSE, ApprovalCase
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+# Odoo 19 approves each expense; Odoo 18 approves expense reports
+DOCUMENT = "hr.expense" if ODOO_19 else "hr.expense.sheet"
+
+
+@tagged("post_install", "-at_install")
+class TestExpenseApproval(ApprovalCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.category = cls.env["product.product"].create(
+            {"name": "差旅费", "can_be_expensed": True, "standard_price": 0, "type": "service"}
+        )
+        template = cls.Template.search([("process_code", "=", EXPENSE), ("company_id", "=", cls.company.id)])
+        fields = {f.label: f for f in template.field_ids}
+        lines = [
+            (0, 0, {"template_field_id": fields["报销事由"].id, "source_path": "name"}),
+            (0, 0, {"template_field_id": fields["报销金额"].id, "source_path": "total_amount"}),
+        ]
+        if not ODOO_19:  # the report's expenses as the form's table
+            lines.append(
+                (
+                    0,
+                    0,
+                    {
+                        "template_field_id": fields["费用明细"].id,
+                        "source_path": "expense_line_ids",
+                        "child_ids": [
+                            (0, 0, {"template_field_id": fields["项目"].id, "source_path": "name"}),
+                            (0, 0, {"template_field_id": fields["金额"].id, "source_path": "total_amount"}),
+                        ],
+                    },
+                )
+            )
+        cls.env["ziqi.dingtalk.approval.rule"].create(
+            {
+                "name": "Expenses",
+                "model_id": cls.env["ir.model"]._get_id(DOCUMENT),
+                "template_id": template.id,
+                "originator_path": "employee_id",
+                "approve_method": "_dingtalk_approve_expense",
+                "refuse_method": "_dingtalk_refuse_expense",
+            }
+            | {"line_ids": lines}
+        )
+
+    def document(self, employee=None):
+        employee = employee or self.originator
+        expense = self.env["hr.expense"].create(
+            {
+                "name": "北京出差高铁票",
+                "employee_id": employee.id,
+                "product_id": self.category.id,
+                "total_amount_currency": 553.5,
+            }
+        )
+        if ODOO_19:
+            return expense
+        return self.env["hr.expense.sheet"].create(
+            {"name": "十一月差旅报销", "employee_id": employee.id, "expense_line_ids": [(6, 0, expense.ids)]}
+        )
+
+    def submit(self, document):
+        document.action_dingtalk_submit()
+        return self.Approval.search([("res_model", "=", DOCUMENT), ("res_id", "=", document.id)], limit=1)
+
+    def test_approved_in_dingtalk_approves_the_expense(self):
+        document = self.document()
+        approval = self.submit(document)
+        form = {v["name"]: v["value"] for v in self.instance(approval)["formComponentValues"]}
+        self.assertEqual(form["报销金额"], "553.5")
+        self.act(approval, self.approvers[0], "agree", "同意报销")
+        self.deliver(self.held_events(approval))
+        self.assertEqual((approval.state, approval.flagged), ("approved", False), approval.flag_reason)
+        self.assertEqual(document.approval_state, "approved" if ODOO_19 else "approve")
+        self.assertTrue(any("同意报销" in note for note in self.chatter(document)))
+
+    def test_refused_in_dingtalk_refuses_the_expense_with_the_approvers_reason(self):
+        document = self.document()
+        approval = self.submit(document)
+        self.act(approval, self.approvers[0], "refuse", "发票不合规")
+        self.deliver(self.held_events(approval))
+        self.assertEqual(approval.state, "refused")
+        self.assertEqual(document.approval_state, "refused" if ODOO_19 else "cancel")
+        self.assertTrue(any("发票不合规" in note for note in self.chatter(document)))
+
+    def test_odoo_approval_gives_way_and_refusing_in_odoo_revokes_dingtalk(self):
+        document = self.document()
+        approval = self.submit(document)
+        approve = document.action_approve if ODOO_19 else document.action_approve_expense_sheets
+        with self.assertRaisesRegex(UserError, "approved in DingTalk"):
+            approve()
+        document._do_refuse("不需要了")
+        self.assertEqual(approval.state, "terminated")
+        self.assertEqual(self.instance(approval)["status"], "TERMINATED")
+
+    def test_an_employee_without_dingtalk_account_gets_a_clear_error(self):
+        stranger = self.env["hr.employee"].create({"name": "临时工"})
+        document = self.document(stranger)
+        with self.assertRaisesRegex(UserError, "临时工 has no DingTalk account"):
+            document.action_dingtalk_submit()
