@@ -125,14 +125,7 @@ class ZiqiDingtalkApproval(models.Model):
         try:
             form = encode_form_values(components, values)
         except FormValueError as error:
-            raise UserError(
-                self.env._(
-                    "DingTalk's form field %(label)s cannot take the value of %(document)s: %(reason)s",
-                    label=error.label,
-                    document=document.display_name,
-                    reason=error.reason,
-                )
-            ) from error
+            raise UserError(rule._form_error_message(error, document, values)) from error
         workflow = WorkflowClient(company._dingtalk_client())
         agent_id = company.sudo().dingtalk_agent_id
         try:
@@ -157,6 +150,7 @@ class ZiqiDingtalkApproval(models.Model):
                 "originator_userid": userid,
                 "fingerprint": self._fingerprint(form),
                 "posted_records": [],
+                "refreshed_at": fields.Datetime.now(),  # just started: running, as DingTalk answered
             }
         )
         approval._post(

@@ -186,6 +186,28 @@ class ZiqiDingtalkApprovalRule(models.Model):
         """{label: value} of the DingTalk form for ``document`` (encoded by the protocol layer)."""
         return {line.template_field_id.label: line._value(document.sudo()) for line in self.line_ids}
 
+    def _form_error_message(self, error, document, values):
+        """What a person reads when the document does not fill DingTalk's form (a FormValueError)."""
+        if error.reason == "required" and error.label not in values:
+            return self.env._(
+                "The rule %(rule)s fills nothing into %(label)s, which the DingTalk template requires: add "
+                "it to the rule's form.",
+                rule=self.name,
+                label=error.label,
+            )
+        if error.reason == "required":
+            return self.env._(
+                "%(document)s leaves %(label)s empty, which the DingTalk template requires.",
+                document=document.display_name,
+                label=error.label,
+            )
+        return self.env._(
+            "DingTalk's form field %(label)s cannot take the value of %(document)s: %(reason)s",
+            label=error.label,
+            document=document.display_name,
+            reason=error.reason,
+        )
+
     def _run_outcome(self, document, outcome):
         """Run what ``outcome`` does in Odoo on ``document``; returns whether a method ran."""
         name = self[f"{outcome}_method"]

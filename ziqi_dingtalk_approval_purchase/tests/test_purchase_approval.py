@@ -173,6 +173,29 @@ class TestPurchaseApproval(ApprovalCase):
             self.Approval.search([("res_model", "=", "purchase.order"), ("res_id", "=", order.id)])
         )
 
+    def test_a_required_dingtalk_field_the_rule_leaves_out_is_named(self):
+        self.rule.line_ids.filtered(lambda line: line.template_field_id.label == "采购金额").unlink()
+        with self.assertRaisesRegex(UserError, "fills nothing into 采购金额"):
+            self.order().action_dingtalk_submit()
+        self.assertFalse(self.sandbox.control("approval/instances")["instances"] and self.Approval.search([]))
+
+    def test_a_missed_event_is_caught_up_by_the_check_of_running_approvals(self):
+        order = self.order()
+        approval = self.submit(order)
+        self.act(approval, self.approvers[0], "agree")  # its events never arrive
+        self.Approval._cron_reconcile()
+        self.assertEqual(approval.state, "running", "read less than 6 hours ago: not read again yet")
+        approval.sudo().refreshed_at = "2020-01-01 00:00:00"
+        self.Approval._cron_reconcile()
+        self.assertEqual((approval.state, order.state), ("approved", "purchase"))
+
+    def test_an_event_of_an_approval_odoo_did_not_start_is_skipped(self):
+        self.deliver(
+            [{"EventType": "bpms_instance_change", "eventId": "other-1", "processInstanceId": "not-ours"}]
+        )
+        event = self.env["ziqi.dingtalk.event"].search([("event_key", "=", "other-1")])
+        self.assertEqual((event.state, event.result), ("skipped", "not an approval started by Odoo"))
+
     # --- while in approval ---
 
     def test_the_order_is_locked_while_in_approval(self):
