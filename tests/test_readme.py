@@ -1,6 +1,6 @@
-"""The READMEs: the addon's README.rst (the admin guide, which Odoo shows as the app's description) is what
-tools/render_readme.py makes of ziqi_dingtalk/readme/, every fragment speaks English and Chinese, both
-READMEs are reStructuredText without a warning, and the repository README's commands exist."""
+"""The READMEs: each addon's README.rst (its admin guide, which Odoo shows as the app's description) is what
+tools/render_readme.py makes of its readme/, every fragment speaks English and Chinese, the READMEs are
+reStructuredText without a warning, and the repository README's commands exist."""
 
 import importlib.util
 import os
@@ -14,7 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON = ROOT / "ziqi_dingtalk"
-FRAGMENTS = sorted((ADDON / "readme").glob("*.rst"))
+# every addon of the repository with README fragments (what tools/render_readme.py renders)
+ADDONS = sorted(path.parent for path in ROOT.glob("*/readme") if (path.parent / "__manifest__.py").is_file())
+FRAGMENTS = sorted(path for addon in ADDONS for path in (addon / "readme").glob("*.rst"))
+APPROVAL = ROOT / "ziqi_dingtalk_approval"
+FULL_GUIDE = {"DESCRIPTION", "INSTALL", "CONFIGURE", "USAGE", "TROUBLESHOOTING", "SECURITY", "CONTRIBUTORS"}
 # as oca-gen-addon-readme checks a README (pypa/readme_renderer's settings): a warning is an error
 RST_SETTINGS = {
     "file_insertion_enabled": False,
@@ -55,12 +59,35 @@ def sections(text):
     return [(title, body) for title, body in found if body.strip()]
 
 
-def test_committed_readme_is_what_the_fragments_render():
+def addon_id(path):
+    return str(path.relative_to(ROOT))
+
+
+def test_the_addons_with_a_guide():
+    names = {addon.name for addon in ADDONS}
+    assert {
+        "ziqi_dingtalk",
+        "ziqi_dingtalk_approval",
+        "ziqi_dingtalk_approval_purchase",
+        "ziqi_dingtalk_approval_expense",
+    } <= names
+    assert load_renderer().addon_dirs() == ADDONS
+
+
+@pytest.mark.parametrize("addon", ADDONS, ids=addon_id)
+def test_committed_readme_is_what_the_fragments_render(addon):
     renderer = load_renderer()
-    assert (ADDON / "README.rst").read_text(encoding="utf-8") == renderer.render(
-        ADDON
-    ), "ziqi_dingtalk/README.rst is stale: run tools/render_readme.py"
-    assert renderer.main(["--check"]) == 0
+    assert (addon / "README.rst").read_text(encoding="utf-8") == renderer.render(
+        addon
+    ), f"{addon.name}/README.rst is stale: run tools/render_readme.py"
+    assert renderer.main(["--check", "--addon-dir", str(addon)]) == 0
+
+
+def test_check_covers_every_addon(capsys):
+    assert load_renderer().main(["--check"]) == 0
+    out = capsys.readouterr().out
+    for addon in ADDONS:
+        assert f"{addon.name}/README.rst is up to date" in out
 
 
 def test_check_fails_on_a_stale_readme(tmp_path, capsys):
@@ -87,9 +114,10 @@ def test_unknown_fragment_is_refused(tmp_path):
         renderer.render(addon)
 
 
-def test_rendered_in_oca_order():
-    text = (ADDON / "README.rst").read_text(encoding="utf-8")
-    manifest = load_renderer().read_manifest(ADDON)
+@pytest.mark.parametrize("addon", [ADDON, APPROVAL], ids=addon_id)
+def test_rendered_in_oca_order(addon):
+    text = (addon / "README.rst").read_text(encoding="utf-8")
+    manifest = load_renderer().read_manifest(addon)
     assert text.splitlines()[1] == manifest["name"]
     titles = [
         "Installation / 安装",
@@ -109,7 +137,7 @@ def test_rendered_in_oca_order():
 
 
 @pytest.mark.parametrize(
-    "path", [ADDON / "README.rst", ROOT / "README.rst"], ids=lambda path: str(path.relative_to(ROOT))
+    "path", [*(addon / "README.rst" for addon in ADDONS), ROOT / "README.rst"], ids=addon_id
 )
 def test_readme_is_clean_restructuredtext(path):
     docutils.core.publish_string(
@@ -117,20 +145,15 @@ def test_readme_is_clean_restructuredtext(path):
     )
 
 
-def test_the_expected_fragments_exist():
-    names = {path.stem for path in FRAGMENTS}
-    assert {
-        "DESCRIPTION",
-        "INSTALL",
-        "CONFIGURE",
-        "USAGE",
-        "TROUBLESHOOTING",
-        "SECURITY",
-        "CONTRIBUTORS",
-    } <= names
+@pytest.mark.parametrize("addon", ADDONS, ids=addon_id)
+def test_the_expected_fragments_exist(addon):
+    names = {path.stem for path in (addon / "readme").glob("*.rst")}
+    # the core and the approval addon have the full admin guide; a glue addon describes itself
+    expected = FULL_GUIDE if addon in (ADDON, APPROVAL) else {"DESCRIPTION", "USAGE"}
+    assert expected <= names
 
 
-@pytest.mark.parametrize("path", FRAGMENTS, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", FRAGMENTS, ids=addon_id)
 def test_every_fragment_section_is_in_english_and_chinese(path):
     for title, body in sections(path.read_text(encoding="utf-8")):
         prose = LITERAL.sub("", body)
@@ -139,8 +162,9 @@ def test_every_fragment_section_is_in_english_and_chinese(path):
         assert len(WORD.findall(prose)) >= 3, f"{where}: no English text"
 
 
-def test_admin_guide_has_no_project_history():
-    text = (ADDON / "README.rst").read_text(encoding="utf-8")
+@pytest.mark.parametrize("addon", ADDONS, ids=addon_id)
+def test_admin_guide_has_no_project_history(addon):
+    text = (addon / "README.rst").read_text(encoding="utf-8")
     for word in (
         "issue 2",
         "issue 3",
@@ -176,7 +200,15 @@ def test_root_readme_gives_the_two_commands_and_they_exist():
 
 def test_root_readme_points_at_files_that_exist():
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
-    paths = set(re.findall(r"(?<![\w/.])((?:bin|docs|tools|\.ci)/[\w.-]+|ziqi_dingtalk/README\.rst)", text))
-    assert {"ziqi_dingtalk/README.rst", "docs/benchmarks.md", "docs/design.md", "docs/sandbox.md"} <= paths
+    paths = set(
+        re.findall(r"(?<![\w/.])((?:bin|docs|tools|\.ci)/[\w.-]+|ziqi_dingtalk\w*/README\.rst)", text)
+    )
+    assert {
+        "ziqi_dingtalk/README.rst",
+        "ziqi_dingtalk_approval/README.rst",
+        "docs/benchmarks.md",
+        "docs/design.md",
+        "docs/sandbox.md",
+    } <= paths
     missing = sorted(path for path in paths if not (ROOT / path).exists())
     assert not missing, f"README.rst names files that do not exist: {missing}"

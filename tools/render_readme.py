@@ -1,7 +1,10 @@
 """Render an addon's README.rst from its readme/ fragments, the way OCA's oca-gen-addon-readme does.
 
-    python tools/render_readme.py            # write ziqi_dingtalk/README.rst
-    python tools/render_readme.py --check    # exit 1 when ziqi_dingtalk/README.rst is not up to date
+    python tools/render_readme.py            # write the README.rst of every addon that has a readme/
+    python tools/render_readme.py --check    # exit 1 when one of them is not up to date
+    python tools/render_readme.py --addon-dir ziqi_dingtalk_approval    # one addon only
+
+The addons are the directories of the repository holding a ``__manifest__.py`` and a ``readme/`` folder.
 
 The title comes from the manifest's ``name``, then its ``summary``, the badges (licence, maturity when the
 manifest gives ``development_status``, the GitHub repository when ``website`` is one), the DESCRIPTION
@@ -57,6 +60,15 @@ MATURITY_BADGES = {
     "mature": ("maturity-Mature-brightgreen", "Mature"),
 }
 GITHUB_RE = re.compile(r"^https?://github\.com/(?P<org>[\w.-]+)/(?P<repo>[\w.-]+?)/?$")
+
+
+def addon_dirs(root=ROOT):
+    """The addons of the repository that have README fragments, by name."""
+    return sorted(
+        path
+        for path in Path(root).iterdir()
+        if (path / "__manifest__.py").is_file() and (path / FRAGMENTS_DIR).is_dir()
+    )
 
 
 class ReadmeError(Exception):
@@ -206,7 +218,7 @@ def render(addon_dir=ADDON_DIR):
     addon_dir = Path(addon_dir)
     manifest = read_manifest(addon_dir)
     fragments = read_fragments(addon_dir)
-    addon_name = addon_dir.name
+    addon_name = addon_dir.resolve().name
     name = manifest.get("name") or addon_name
     lines = [
         *heading(name, "=", overline=True),
@@ -238,21 +250,37 @@ def main(argv=None):
     parser.add_argument(
         "--check",
         action="store_true",
-        help="do not write: exit 1 if README.rst is not what the fragments render to",
+        help="do not write: exit 1 if a README.rst is not what the fragments render to",
     )
-    parser.add_argument("--addon-dir", type=Path, default=ADDON_DIR, help="the addon (default: %(default)s)")
+    parser.add_argument(
+        "--addon-dir",
+        type=Path,
+        action="append",
+        help="an addon (may be repeated; default: every addon of the repository with a readme/ folder)",
+    )
     args = parser.parse_args(argv)
-    readme = args.addon_dir / "README.rst"
+    addons = args.addon_dir or addon_dirs()
+    if not addons:
+        print(f"error: no addon with a {FRAGMENTS_DIR}/ folder under {ROOT}", file=sys.stderr)
+        return 2
+    return max(write_or_check(addon_dir, args.check) for addon_dir in addons)
+
+
+def write_or_check(addon_dir, check):
+    """0 when ``addon_dir``'s README.rst is (now) what its fragments render to, 1 when ``check`` finds it
+    stale, 2 when it cannot be rendered."""
+    addon_dir = Path(addon_dir)
+    readme = addon_dir / "README.rst"
     try:
-        text = render(args.addon_dir)
+        text = render(addon_dir)
     except ReadmeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        shown = readme.relative_to(ROOT)
+        shown = readme.resolve().relative_to(ROOT)
     except ValueError:
         shown = readme
-    if args.check:
+    if check:
         current = readme.read_text(encoding="utf-8") if readme.is_file() else None
         if current == text:
             print(f"{shown} is up to date")
@@ -260,7 +288,7 @@ def main(argv=None):
         why = "is missing" if current is None else "is not what its readme/ fragments render to"
         print(
             f"error: {shown} {why}: run tools/render_readme.py and commit the result "
-            f"(edit {args.addon_dir.name}/readme/*.rst, never README.rst itself).",
+            f"(edit {addon_dir.resolve().name}/readme/*.rst, never README.rst itself).",
             file=sys.stderr,
         )
         if current is not None:
