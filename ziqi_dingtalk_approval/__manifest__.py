@@ -11,6 +11,7 @@
     "depends": ["ziqi_dingtalk", "mail"],
     "data": [
         "security/ir.model.access.csv",
+        "security/ir_rules.xml",
         "data/ir_cron_data.xml",
         "views/ziqi_dingtalk_approval_template_views.xml",
         "views/ziqi_dingtalk_approval_rule_views.xml",

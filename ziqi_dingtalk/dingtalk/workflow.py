@@ -106,7 +106,7 @@ class OperationRecord:
         """Stable identity of the record (records have no id [KB:API/0498]): for de-duplication."""
         date = self.date.isoformat() if self.date else ""
         digest = hashlib.sha1(self.remark.encode()).hexdigest()[:16]
-        return f"{self.type}|{self.userid}|{date}|{self.result}|{digest}"
+        return f"{self.type}|{self.userid}|{self.activity_id}|{date}|{self.result}|{digest}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,8 @@ import hashlib
 import json
 import logging
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.addons.ziqi_dingtalk.compat import constraint
 from odoo.addons.ziqi_dingtalk.dingtalk import errors as dt_errors
@@ -12,6 +14,7 @@ from odoo.addons.ziqi_dingtalk.dingtalk.workflow import (
     instance_url,
 )
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ class ZiqiDingtalkApproval(models.Model):
     flagged = fields.Boolean(readonly=True, index=True, help="The result needs a person: see the reason.")
     flag_reason = fields.Text(readonly=True)
     fingerprint = fields.Char(readonly=True, help="A hash of the form DingTalk's approvers saw.")
+    # the language and time zone the form was filled in: the fingerprint is computed again in them
+    form_lang = fields.Char(readonly=True)
+    form_tz = fields.Char(readonly=True)
     posted_records = fields.Json(readonly=True, help="The DingTalk actions already posted in the chatter.")
     submitted_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
     finished_at = fields.Datetime(readonly=True)
@@ -73,6 +79,13 @@ class ZiqiDingtalkApproval(models.Model):
     _instance_uniq = constraint(
         "unique(company_id, instance_id)", "Each DingTalk approval instance is recorded once."
     )
+
+    def init(self):
+        # one running approval per document, whatever two submissions at once do
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX IF NOT EXISTS ziqi_dingtalk_approval_one_running
+               ON ziqi_dingtalk_approval (res_model, res_id) WHERE state = 'running'"""
+        )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -112,43 +125,35 @@ class ZiqiDingtalkApproval(models.Model):
                     "No DingTalk approval rule applies to %(document)s.", document=document.display_name
                 )
             )
+        self._lock_document(document)
         if document._dingtalk_running_approval():
             raise UserError(
                 self.env._("%(document)s is already in approval.", document=document.display_name)
             )
-        company = rule.company_id
-        employee, userid, dept_id = rule._originator(document)
-        values = rule._form_values(document)
-        components = [
-            field._as_component() for field in rule.template_id.field_ids.filtered(lambda f: not f.parent_id)
-        ]
-        try:
-            form = encode_form_values(components, values)
-        except FormValueError as error:
-            raise UserError(rule._form_error_message(error, document, values)) from error
-        workflow = WorkflowClient(company._dingtalk_client())
-        agent_id = company.sudo().dingtalk_agent_id
-        try:
-            instance_id = workflow.start(
-                rule.template_id.process_code,
-                userid,
-                dept_id,
-                form,
-                agent_id=int(agent_id) if agent_id else None,
+        if not document._dingtalk_submittable():
+            raise UserError(
+                self.env._(
+                    "%(document)s cannot be submitted for approval in its state.",
+                    document=document.display_name,
+                )
             )
-        except dt_errors.DingTalkError as error:
-            raise UserError(company._dingtalk_error_message(error)) from error
+        employee, userid, dept_id = rule._originator(document)
+        self._check_submitter(employee, document)
+        form = self._encode_form(rule, document)
+        instance_id = self._start(rule, userid, dept_id, form)
         approval = self.sudo().create(
             {
-                "company_id": company.id,
+                "company_id": rule.company_id.id,
                 "rule_id": rule.id,
                 "res_model": document._name,
                 "res_id": document.id,
                 "instance_id": instance_id,
                 "title": rule.template_id.name,
-                "url": instance_url(company.sudo().dingtalk_corp_id or "", instance_id),
+                "url": instance_url(rule.company_id.sudo().dingtalk_corp_id or "", instance_id),
                 "originator_userid": userid,
                 "fingerprint": self._fingerprint(form),
+                "form_lang": self.env.lang,
+                "form_tz": self.env.context.get("tz") or self.env.user.tz,
                 "posted_records": [],
                 "refreshed_at": fields.Datetime.now(),  # just started: running, as DingTalk answered
             }
@@ -162,6 +167,49 @@ class ZiqiDingtalkApproval(models.Model):
             userid,
         )
         return approval
+
+    def _lock_document(self, document):
+        """Two submissions of one document run one after another (a double click, two people)."""
+        self.env.cr.execute(
+            SQL("SELECT id FROM %s WHERE id = %s FOR UPDATE", SQL.identifier(document._table), document.id)
+        )
+
+    def _check_submitter(self, employee, document):
+        """Only the originator submits in their own name (DingTalk routes, and may pass, an approval by
+        its originator), or a Settings admin for them."""
+        user = self.env.user
+        if employee.user_id != user and not (self.env.su or user.has_group("base.group_system")):
+            raise UserError(
+                self.env._(
+                    "Only %(person)s, who submits %(document)s in DingTalk (the document's originator), can "
+                    "submit it.",
+                    person=employee.name,
+                    document=document.display_name,
+                )
+            )
+
+    @api.model
+    def _encode_form(self, rule, document):
+        values = rule._form_values(document)
+        try:
+            return encode_form_values(rule._components(), values)
+        except FormValueError as error:
+            raise UserError(rule._form_error_message(error, document, values)) from error
+
+    @api.model
+    def _start(self, rule, userid, dept_id, form):
+        company = rule.company_id
+        agent_id = company.sudo().dingtalk_agent_id
+        try:
+            return WorkflowClient(company._dingtalk_client()).start(
+                rule.template_id.process_code,
+                userid,
+                dept_id,
+                form,
+                agent_id=int(agent_id) if agent_id and agent_id.strip().isdigit() else None,
+            )
+        except dt_errors.DingTalkError as error:
+            raise UserError(company._dingtalk_error_message(error)) from error
 
     @api.model
     def _fingerprint(self, form):
@@ -206,14 +254,17 @@ class ZiqiDingtalkApproval(models.Model):
             return "refused"
         return "running"
 
-    def _apply_result(self, instance):
+    def _apply_result(self, instance, force=False):
         """Run what the rule says for the result, unless the document is gone or changed since it was
-        submitted: then the result is recorded and flagged for a person."""
+        submitted, or the rule was deleted: then the result is recorded and flagged for a person (who
+        may apply it anyway: ``force``)."""
         document = self._record()
         reason = None
         if not document:
             reason = self.env._("The document was deleted.")
-        elif self.rule_id and self.fingerprint != self._current_fingerprint(document):
+        elif not self.rule_id:
+            reason = self.env._("The approval rule was deleted: Odoo does not know what the result does.")
+        elif not force and self.fingerprint != self._current_fingerprint(document):
             reason = self.env._(
                 "The document changed after it was submitted: the approvers saw other values. Check it, "
                 "then apply the result by hand or submit it again."
@@ -222,13 +273,17 @@ class ZiqiDingtalkApproval(models.Model):
             self._flag(reason)
             return
         outcome = {"approved": "approve", "refused": "refuse", "terminated": "terminate"}[self.state]
-        remark = next((record.remark for record in reversed(instance.records) if record.remark), "")
+        # the refusal's own comment, not a later remark of somebody else
+        remark = next((r.remark for r in reversed(instance.records) if r.result == "REFUSE" and r.remark), "")
         try:
             with self.env.cr.savepoint():
-                target = unlocked(document).with_context(
-                    dingtalk_approval_id=self.id, dingtalk_approval_remark=remark
+                target = unlocked(document).with_company(self.company_id)
+                self.rule_id._run_outcome(
+                    target.with_context(dingtalk_approval_id=self.id, dingtalk_approval_remark=remark),
+                    outcome,
                 )
-                self.rule_id._run_outcome(target, outcome)
+        except psycopg2.OperationalError:
+            raise  # a lock or a concurrent update: the event is retried, nothing is flagged
         except Exception as error:  # the document refuses the change: a person decides
             _logger.info(
                 "DingTalk approval %s: %s of %s failed", self.instance_id, outcome, document, exc_info=True
@@ -239,40 +294,17 @@ class ZiqiDingtalkApproval(models.Model):
                 )
             )
             return
-        self.applied = True
+        self.write({"applied": True, "flagged": False, "flag_reason": False})
         self._post(self._result_message())
 
     def _current_fingerprint(self, document):
-        rule = self.rule_id
-        components = [
-            field._as_component() for field in rule.template_id.field_ids.filtered(lambda f: not f.parent_id)
-        ]
+        """The fingerprint of the form ``document`` fills now, in the language and time zone it was
+        submitted in (labels, dates)."""
+        document = document.with_context(lang=self.form_lang or None, tz=self.form_tz or None)
         try:
-            return self._fingerprint(encode_form_values(components, rule._form_values(document)))
-        except (FormValueError, UserError):
+            return self._fingerprint(self._encode_form(self.rule_id, document))
+        except UserError:
             return None
-
-    def _flag(self, reason):
-        self.write({"flagged": True, "flag_reason": reason})
-        result = dict(STATES)[self.state]
-        self._post(
-            self.env._(
-                "DingTalk approval result: %(result)s, not applied. %(reason)s", result=result, reason=reason
-            )
-        )
-        self.company_id._dingtalk_alert(
-            f"[Odoo] DingTalk approval {self.business_id or self.instance_id}: {result}, not applied. "
-            f"{reason}",
-            key=f"approval-{self.id}",
-            record=self,
-        )
-
-    def _result_message(self):
-        return {
-            "approved": self.env._("Approved in DingTalk."),
-            "refused": self.env._("Refused in DingTalk."),
-            "terminated": self.env._("The DingTalk approval was revoked."),
-        }[self.state]
 
     def _record(self):
         """The document, or an empty recordset when it was deleted."""
@@ -280,121 +312,3 @@ class ZiqiDingtalkApproval(models.Model):
         if not self.res_model or self.res_model not in self.env:
             return self.env["ziqi.dingtalk.approval"].browse()
         return self.env[self.res_model].browse(self.res_id).exists()
-
-    # --- the chatter ---
-
-    def _post(self, body, userid=None):
-        """A note on the document (never mailed: a purchase order's followers include the vendor), by
-        the Odoo user of DingTalk's ``userid`` when there is one."""
-        document = self._record()
-        if not document:
-            return
-        author = self._person(userid)[1] if userid else self.env["res.partner"]
-        document.sudo().message_post(body=body, subtype_xmlid="mail.mt_note", author_id=author.id or None)
-
-    def _person(self, userid):
-        """``(name, partner)`` of a DingTalk userid: the synced employee's name and user, or the userid."""
-        employee = (
-            self.env["hr.employee"]
-            .sudo()
-            .with_context(active_test=False)
-            .search([("dingtalk_userid", "=", userid), ("company_id", "=", self.company_id.id)], limit=1)
-        )
-        return employee.name or userid, employee.user_id.partner_id
-
-    def _post_records(self, instance):
-        """Post each action of DingTalk's record not posted yet (approvals, refusals, comments, ...)."""
-        posted = set(self.posted_records or ())
-        new = [record for record in instance.records if record.key not in posted]
-        for record in new:
-            text = self._record_text(record)
-            if text:
-                self._post(text, record.userid)
-        if new:
-            self.posted_records = [*posted, *(record.key for record in new)]
-
-    def _record_text(self, record):
-        """What an operation record says in the chatter, or None for those Odoo says itself (start,
-        end). Types and results as in GetProcessInstance [KB:API/0498]; unknown types are shown by name."""
-        name = self._person(record.userid)[0] if record.userid else self.env._("DingTalk")
-        remark = f": {record.remark}" if record.remark else ""
-        if record.type in ("START_PROCESS_INSTANCE", "FINISH_PROCESS_INSTANCE", "PROCESS_CC"):
-            return None
-        if record.type.startswith("EXECUTE_TASK"):
-            if record.result == "AGREE":
-                return self.env._("%(name)s approved in DingTalk%(remark)s", name=name, remark=remark)
-            if record.result == "REFUSE":
-                return self.env._("%(name)s refused in DingTalk%(remark)s", name=name, remark=remark)
-        texts = {
-            "ADD_REMARK": self.env._("%(name)s commented in DingTalk%(remark)s", name=name, remark=remark),
-            "REDIRECT_TASK": self.env._(
-                "%(name)s passed the approval on to someone else%(remark)s", name=name, remark=remark
-            ),
-            "TERMINATE_PROCESS_INSTANCE": self.env._(
-                "%(name)s revoked the approval%(remark)s", name=name, remark=remark
-            ),
-            "REDIRECT_PROCESS": self.env._(
-                "%(name)s sent the approval back%(remark)s", name=name, remark=remark
-            ),
-        }
-        return texts.get(record.type) or self.env._(
-            "%(name)s in DingTalk: %(action)s%(remark)s", name=name, action=record.type, remark=remark
-        )
-
-    # --- revoking from Odoo ---
-
-    def _terminate(self, reason):
-        """Revoke the running instance in DingTalk (撤销, as the system: DingTalk lets only the originator
-        revoke in their own name [KB:API/0499]); a UserError when DingTalk refuses."""
-        for approval in self.filtered(lambda a: a.state == "running"):
-            approval._lock()
-            try:
-                approval._workflow().terminate(approval.instance_id, remark=reason)
-            except dt_errors.DingTalkError as error:
-                raise UserError(
-                    self.env._(
-                        "DingTalk did not revoke the approval %(number)s, so the document was not "
-                        "cancelled: %(error)s",
-                        number=approval.business_id or approval.instance_id,
-                        error=approval.company_id._dingtalk_error_message(error),
-                    )
-                ) from error
-            # revoked from Odoo: the document is being cancelled, nothing else to apply
-            approval.write({"state": "terminated", "finished_at": fields.Datetime.now(), "applied": True})
-            approval._post(self.env._("The DingTalk approval was revoked: %(reason)s", reason=reason))
-
-    # --- actions and cron ---
-
-    def action_refresh(self):
-        for approval in self:
-            try:
-                approval._refresh()
-            except dt_errors.DingTalkError as error:
-                raise UserError(approval.company_id._dingtalk_error_message(error)) from error
-        return True
-
-    def action_open_document(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": self.res_model,
-            "res_id": self.res_id,
-            "view_mode": "form",
-        }
-
-    @api.model
-    def _cron_reconcile(self, limit=50):
-        """A missed event must not leave an approval running for ever: the running approvals read
-        least recently are read again (a few a day: each read counts against DingTalk's monthly quota)."""
-        stale = fields.Datetime.subtract(fields.Datetime.now(), hours=6)
-        approvals = self.search(
-            [("state", "=", "running"), "|", ("refreshed_at", "=", False), ("refreshed_at", "<", stale)],
-            order="refreshed_at asc nulls first, id",
-            limit=limit,
-        )
-        for approval in approvals:
-            try:
-                with self.env.cr.savepoint():
-                    approval._refresh()
-            except Exception:  # one approval's failure never stops the others
-                _logger.warning("DingTalk approval %s could not be read", approval.instance_id, exc_info=True)

@@ -9,13 +9,30 @@ from .ziqi_dingtalk_approval import STATES, bypassing, unlocked
 UNLOCKED_PREFIXES = ("message_", "activity_", "website_message", "dingtalk_", "rating_")
 
 
+def changes(records, field, value):
+    """Whether writing ``value`` to ``field`` of ``records`` changes what a person entered: never for a
+    field only Odoo computes, nor for a value written again as it is."""
+    if field.compute and field.readonly and not field.inverse:
+        return False
+    if field.type in ("one2many", "many2many"):
+        return True
+    try:
+        new = field.convert_to_record(field.convert_to_cache(value, records), records)
+    except Exception:  # a value the field would refuse anyway: a change
+        return True
+    return any(record[field.name] != new for record in records)
+
+
 class ZiqiDingtalkApprovalMixin(models.AbstractModel):
     """Approval in DingTalk for a kind of Odoo document. A module makes a model approvable with
-    ``_inherit = ["<model>", "ziqi.dingtalk.approval.mixin"]``, adds the button (``action_dingtalk_submit``)
-    to its form, and calls ``_dingtalk_terminate`` where the document is cancelled."""
+    ``_inherit = ["<model>", "ziqi.dingtalk.approval.mixin"]`` (the buttons are added to its form views),
+    says when a document may be submitted (``_dingtalk_submittable``), guards its own approve methods
+    with ``_dingtalk_check_not_bypassed`` and cancels through ``_dingtalk_revoking``."""
 
     _name = "ziqi.dingtalk.approval.mixin"
     _description = "DingTalk Approval (document)"
+    # the stored field whose value a rule's "Submit On State" watches
+    _dingtalk_state_field = "state"
 
     dingtalk_approval_state = fields.Selection(
         [("none", "Not Submitted"), *STATES],
@@ -38,7 +55,10 @@ class ZiqiDingtalkApprovalMixin(models.AbstractModel):
             record.dingtalk_approval_flagged = latest.flagged
             record.dingtalk_approval_count = len(mine)
             record.dingtalk_approval_can_submit = bool(
-                record.id and latest.state != "running" and Rule._for_document(record)
+                record.id
+                and latest.state != "running"
+                and record._dingtalk_submittable()
+                and Rule._for_document(record)
             )
 
     def _dingtalk_approvals(self):
@@ -52,6 +72,12 @@ class ZiqiDingtalkApprovalMixin(models.AbstractModel):
 
     def _dingtalk_running_approval(self):
         return self._dingtalk_approvals().filtered(lambda a: a.state == "running")
+
+    def _dingtalk_submittable(self):
+        """Whether this document may be submitted now (a glue module says in which states: a confirmed
+        order is not approved again)."""
+        self.ensure_one()
+        return True
 
     @api.model
     def _dingtalk_approval_hooks(self):
@@ -67,32 +93,45 @@ class ZiqiDingtalkApprovalMixin(models.AbstractModel):
 
     def write(self, vals):
         if not bypassing(self) and self._dingtalk_locked_fields(vals):
-            running = self._dingtalk_running_approval()
-            if running:
-                documents = self.browse(running.mapped("res_id"))
-                raise UserError(
-                    self.env._(
-                        "%(documents)s is in approval in DingTalk and cannot be changed. Wait for the "
-                        "result, or cancel the document (that revokes the approval).",
-                        documents=", ".join(documents.mapped("display_name")),
-                    )
-                )
+            self._dingtalk_check_unlocked()
         result = super().write(vals)
-        if "state" in vals and not bypassing(self):
-            self._dingtalk_submit_on_state(vals["state"])
+        state_field = self._dingtalk_state_field
+        if state_field in vals and not bypassing(self):
+            self._dingtalk_submit_on_state(vals[state_field])
         return result
 
     def _dingtalk_locked_fields(self, vals):
-        """The fields of ``vals`` a document in approval keeps: not its chatter's, nor those Odoo computes
-        itself (written back when what they depend on changes, e.g. a report's department)."""
+        """The fields of ``vals`` that would change a document in approval: not its chatter's, nor those
+        only Odoo computes, nor a value written again as it is (a compute of Odoo's assigning a field
+        on the side, e.g. an expense report's department)."""
         unlocked = self._dingtalk_unlocked_fields()
-        return [
-            name
-            for name in vals
-            if name not in unlocked
-            and not name.startswith(UNLOCKED_PREFIXES)
-            and not (name in self._fields and self._fields[name].compute)
-        ]
+        locked = []
+        for name, value in vals.items():
+            field = self._fields.get(name)
+            if name in unlocked or name.startswith(UNLOCKED_PREFIXES) or field is None:
+                continue
+            if changes(self, field, value):
+                locked.append(name)
+        return locked
+
+    def unlink(self):
+        if not bypassing(self):
+            self._dingtalk_check_unlocked()
+        return super().unlink()
+
+    def _dingtalk_check_unlocked(self):
+        """A UserError when one of these documents is in approval (for changes beside ``write``: its
+        lines, its deletion)."""
+        running = self._dingtalk_running_approval()
+        if running:
+            documents = self.browse(running.mapped("res_id"))
+            raise UserError(
+                self.env._(
+                    "%(documents)s is in approval in DingTalk and cannot be changed. Wait for the "
+                    "result, or cancel the document (that revokes the approval).",
+                    documents=", ".join(documents.mapped("display_name")),
+                )
+            )
 
     def _dingtalk_submit_on_state(self, state):
         """Submission when a document reaches its rule's state."""
@@ -198,8 +237,13 @@ class ZiqiDingtalkApprovalMixin(models.AbstractModel):
             raise UserError(self.env._("%(document)s has no DingTalk approval.", document=self.display_name))
         return {"type": "ir.actions.act_url", "url": self.dingtalk_approval_url, "target": "new"}
 
-    def _dingtalk_terminate(self):
-        """Revoke the running DingTalk approvals of these documents (they are being cancelled in Odoo)."""
-        reason = self.env._("Cancelled in Odoo by %(user)s", user=self.env.user.name)
-        self._dingtalk_running_approval()._terminate(reason)
-        return unlocked(self)
+    def _dingtalk_revoking(self, cancel):
+        """Cancel these documents in Odoo with ``cancel(records)`` (their own cancel method), then revoke
+        their running DingTalk approvals: last, so that DingTalk refusing to revoke rolls the cancel back,
+        and only for a user allowed to change the documents."""
+        self.check_access("write")
+        running = self._dingtalk_running_approval()
+        result = cancel(unlocked(self) if running else self)
+        if running:
+            running._terminate(self.env._("Cancelled in Odoo by %(user)s", user=self.env.user.name))
+        return result

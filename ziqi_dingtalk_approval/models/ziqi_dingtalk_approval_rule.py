@@ -158,10 +158,7 @@ class ZiqiDingtalkApprovalRule(models.Model):
     def _originator(self, document):
         """``(employee, userid, dept_id)`` of who submits ``document`` in DingTalk; a UserError naming the
         fix when they have no DingTalk account."""
-        value = read_path(document.sudo(), self.originator_path)
-        employee = value
-        if value._name == "res.users":
-            employee = value.employee_ids.filtered(lambda e: e.company_id == self.company_id)[:1]
+        value = read_path(document.sudo(), self.originator_path)[:1]
         if not value:
             raise UserError(
                 self.env._(
@@ -169,18 +166,29 @@ class ZiqiDingtalkApprovalRule(models.Model):
                     document=document.display_name,
                 )
             )
-        if not employee.dingtalk_userid:
+        employee = value
+        if value._name == "res.users":
+            employee = value.employee_ids.filtered(lambda e: e.company_id == self.company_id)[:1]
+        if employee.company_id != self.company_id or not employee.dingtalk_userid:
             raise UserError(
                 self.env._(
-                    "%(person)s has no DingTalk account, so they cannot submit %(document)s to DingTalk. "
-                    "Sync the directory from DingTalk, or link their employee to their DingTalk account.",
+                    "%(person)s has no DingTalk account in %(company)s, so they cannot submit %(document)s "
+                    "to DingTalk. Sync the directory from DingTalk, or link their employee to their "
+                    "DingTalk account.",
                     person=value.display_name,
+                    company=self.company_id.name,
                     document=document.display_name,
                 )
             )
         department = employee.dingtalk_department_ids[:1]
         dept_id = int(department.dingtalk_id) if department.dingtalk_id else -1  # -1: the root [KB:API/0497]
         return employee, employee.dingtalk_userid, dept_id
+
+    def _components(self):
+        """The protocol layer's view of the template's form (what values are checked against)."""
+        return [
+            field._as_component() for field in self.template_id.field_ids.filtered(lambda f: not f.parent_id)
+        ]
 
     def _form_values(self, document):
         """{label: value} of the DingTalk form for ``document`` (encoded by the protocol layer)."""

@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.addons.ziqi_dingtalk.compat import constraint
 from odoo.addons.ziqi_dingtalk.dingtalk import errors as dt_errors
 from odoo.addons.ziqi_dingtalk.dingtalk.workflow import Component, WorkflowClient
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 _logger = logging.getLogger(__name__)
 
@@ -34,12 +34,11 @@ class ZiqiDingtalkApprovalTemplate(models.Model):
 
     name = fields.Char(required=True, readonly=True)
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
-    process_code = fields.Char("Process Code", required=True, readonly=True)
+    process_code = fields.Char(required=True, readonly=True)
     dir_name = fields.Char("Group", readonly=True)
     icon_url = fields.Char(readonly=True)
     status = fields.Selection(
         [("PUBLISHED", "Enabled"), ("INVALID", "Disabled"), ("SAVED", "Draft")],
-        "Status",
         readonly=True,
         help="Only enabled templates can start approvals.",
     )
@@ -61,8 +60,12 @@ class ZiqiDingtalkApprovalTemplate(models.Model):
     def action_refresh(self):
         """Read the templates again from DingTalk (for the companies of these records, or the current
         one)."""
-        for company in self.company_id or self.env.company:
-            self._refresh_company(company)
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            raise AccessError(
+                self.env._("Only Settings administrators can read DingTalk's approval templates.")
+            )
+        for company in (self.company_id or self.env.company).sudo():
+            self.sudo()._refresh_company(company)
         return True
 
     @api.model

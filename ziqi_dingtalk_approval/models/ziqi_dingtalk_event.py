@@ -1,4 +1,10 @@
-from odoo import models
+import datetime
+
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+# an event of an unknown instance this young is tried again once: its submission may not be committed yet
+EARLY_EVENT = datetime.timedelta(minutes=2)
 
 
 class ZiqiDingtalkEvent(models.Model):
@@ -24,6 +30,18 @@ class ZiqiDingtalkEvent(models.Model):
             .search([("company_id", "=", self.company_id.id), ("instance_id", "=", instance_id)], limit=1)
         )
         if not approval:
+            if self._maybe_not_committed_yet():
+                # DingTalk may push an instance's events before the submission's transaction commits
+                raise UserError(self.env._("No approval of Odoo has this instance yet: tried again later."))
             return "skipped", "not an approval started by Odoo"
         approval._refresh()
         return "done", f"approval {approval.business_id or instance_id}: {approval.state}"
+
+    def _maybe_not_committed_yet(self):
+        """A first attempt at a young event of a template Odoo's rules use (the company's other approvals,
+        leave requests and the like, are skipped at once)."""
+        if self.attempts or self.received_at < fields.Datetime.now() - EARLY_EVENT:
+            return False
+        rules = self.env["ziqi.dingtalk.approval.rule"].sudo().with_context(active_test=False)
+        codes = rules.search([("company_id", "=", self.company_id.id)]).template_id.mapped("process_code")
+        return (self.data or {}).get("processCode") in codes

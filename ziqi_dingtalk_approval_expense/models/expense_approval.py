@@ -5,8 +5,8 @@ from odoo.addons.ziqi_dingtalk_approval.models.ziqi_dingtalk_approval import unl
 class DingtalkExpenseApproval(models.AbstractModel):
     """What DingTalk's approval does to an expense document (the report on Odoo 18, the expense on 19):
     approving submits it when still a draft and approves it; refusing refuses it with the approver's
-    comment; Odoo's own approve button gives way while a rule applies; refusing or resetting it in Odoo
-    revokes a running DingTalk approval."""
+    comment; Odoo's own approval gives way while a rule applies; refusing or resetting it in Odoo
+    revokes a running DingTalk approval (hr_expense_sheet.py, hr_expense.py)."""
 
     _name = "ziqi.dingtalk.approval.expense"
     _inherit = "ziqi.dingtalk.approval.mixin"

@@ -83,10 +83,14 @@ class TestExpenseApproval(ApprovalCase):
         document = self.document()
         approval = self.submit(document)
         self.act(approval, self.approvers[0], "refuse", "发票不合规")
+        self.act(approval, self.originator, "comment", "好的，我重新提交")  # a later remark, not the reason
         self.deliver(self.held_events(approval))
         self.assertEqual(approval.state, "refused")
         self.assertEqual(document.approval_state, "refused" if ODOO_19 else "cancel")
-        self.assertTrue(any("发票不合规" in note for note in self.chatter(document)))
+        # Odoo's own refusal message, to the employee, gives the refuser's reason
+        comment = self.env.ref("mail.mt_comment")
+        refusal = document.message_ids.filtered(lambda m: m.subtype_id == comment).mapped("body")
+        self.assertTrue(refusal and "发票不合规" in refusal[0] and "重新提交" not in refusal[0], refusal)
 
     def test_odoo_approval_gives_way_and_refusing_in_odoo_revokes_dingtalk(self):
         document = self.document()
@@ -97,6 +101,12 @@ class TestExpenseApproval(ApprovalCase):
         document._do_refuse("不需要了")
         self.assertEqual(approval.state, "terminated")
         self.assertEqual(self.instance(approval)["status"], "TERMINATED")
+
+    def test_odoos_duplicate_wizard_cannot_approve_either(self):
+        document = self.document()
+        self.submit(document)
+        with self.assertRaisesRegex(UserError, "approved in DingTalk"):
+            document._do_approve()
 
     def test_an_employee_without_dingtalk_account_gets_a_clear_error(self):
         stranger = self.env["hr.employee"].create({"name": "临时工"})

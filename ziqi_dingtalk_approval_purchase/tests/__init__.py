@@ -1,1 +1,1 @@
-from . import test_purchase_approval, test_tour_approval
+from . import test_approval_security, test_purchase_approval, test_tour_approval

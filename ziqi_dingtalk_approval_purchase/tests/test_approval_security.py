@@ -41,6 +41,7 @@ class TestApprovalSecurity(ApprovalCase):
             }
         )
         cls.vendor = cls.env["res.partner"].create({"name": "Vendor"})
+        cls.product = cls.env["product.product"].create({"name": "纸"})
 
     def setUp(self):
         super().setUp()
@@ -48,18 +49,7 @@ class TestApprovalSecurity(ApprovalCase):
             {
                 "partner_id": self.vendor.id,
                 "user_id": self.buyer.id,
-                "order_line": [
-                    (
-                        0,
-                        0,
-                        {
-                            "name": "纸",
-                            "product_qty": 1,
-                            "price_unit": 5,
-                            "product_uom": self.env.ref("uom.product_uom_unit").id,
-                        },
-                    )
-                ],
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_qty": 1, "price_unit": 5})],
             }
         )
         self.env.flush_all()
@@ -106,6 +96,30 @@ class TestApprovalSecurity(ApprovalCase):
             (approval.state, self.order.state, self.order.partner_ref), ("running", "draft", False)
         )
         self.assertEqual(self.rule.approve_method, "_dingtalk_approve_order")
+
+    def test_a_buyer_cannot_submit_in_someone_elses_name(self):
+        other = self.approvers[-1].user_id
+        self.order.sudo().user_id = other
+        error = self.rpc("purchase.order", "action_dingtalk_submit", self.order.ids)
+        self.assertIn("UserError", error or "submitted!")
+        self.assertFalse(self.approval())
+
+    def test_who_may_not_change_an_order_cannot_revoke_its_approval(self):
+        self.order.sudo().action_dingtalk_submit()
+        approval = self.approval()
+        clerk = self.env["res.users"].create(
+            {
+                "name": "Clerk",
+                "login": "clerk@example.com",
+                "password": "clerk-pass-1",
+                USER_GROUPS: [Command.set([self.env.ref("base.group_user").id])],
+            }
+        )
+        self.env.flush_all()
+        self.authenticate(clerk.login, "clerk-pass-1")
+        self.assertIn("AccessError", self.rpc("purchase.order", "button_cancel", self.order.ids) or "ran")
+        self.assertEqual(self.instance(approval)["status"], "RUNNING")
+        self.assertEqual(approval.state, "running")
 
     def test_signed_events_that_say_approved_change_nothing_dingtalk_does_not_confirm(self):
         self.order.action_dingtalk_submit()

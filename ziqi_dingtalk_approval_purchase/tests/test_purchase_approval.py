@@ -1,7 +1,7 @@
 import json
 
 from odoo.addons.ziqi_dingtalk_approval.tests.common import PURCHASE, ApprovalCase
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 
@@ -190,11 +190,26 @@ class TestPurchaseApproval(ApprovalCase):
         self.assertEqual((approval.state, order.state), ("approved", "purchase"))
 
     def test_an_event_of_an_approval_odoo_did_not_start_is_skipped(self):
+        Event = self.env["ziqi.dingtalk.event"]
+        self.deliver([{"EventType": "bpms_instance_change", "eventId": "leave-1", "processInstanceId": "x"}])
+        other = Event.search([("event_key", "=", "leave-1")])
+        self.assertEqual((other.state, other.result), ("skipped", "not an approval started by Odoo"))
+        # of a template Odoo submits to: maybe the submission is not committed yet, tried again once
         self.deliver(
-            [{"EventType": "bpms_instance_change", "eventId": "other-1", "processInstanceId": "not-ours"}]
+            [
+                {
+                    "EventType": "bpms_instance_change",
+                    "eventId": "ours-1",
+                    "processInstanceId": "y",
+                    "processCode": PURCHASE,
+                }
+            ]
         )
-        event = self.env["ziqi.dingtalk.event"].search([("event_key", "=", "other-1")])
-        self.assertEqual((event.state, event.result), ("skipped", "not an approval started by Odoo"))
+        ours = Event.search([("event_key", "=", "ours-1")])
+        self.assertEqual((ours.state, ours.attempts), ("pending", 1))
+        ours.sudo().next_attempt_at = "2020-01-01 00:00:00"
+        Event._cron_process()
+        self.assertEqual((ours.state, ours.result), ("skipped", "not an approval started by Odoo"))
 
     # --- while in approval ---
 
@@ -213,18 +228,76 @@ class TestPurchaseApproval(ApprovalCase):
         with self.assertRaisesRegex(UserError, "already in approval"):
             order.action_dingtalk_submit()
 
+    def test_the_lines_the_currency_and_the_order_itself_are_locked_too(self):
+        order = self.order()
+        self.submit(order)
+        usd = (
+            self.env.ref("base.USD")
+            if order.currency_id != self.env.ref("base.USD")
+            else self.env.ref("base.EUR")
+        )
+        attempts = {
+            "currency": lambda: order.write({"currency_id": usd.id}),
+            "line write": lambda: order.order_line.write({"product_qty": 400}),
+            "line create": lambda: self.env["purchase.order.line"].create(
+                {"order_id": order.id, "product_id": self.product.id, "product_qty": 1}
+            ),
+            "line unlink": lambda: order.order_line.unlink(),
+            "unlink": lambda: order.unlink(),
+        }
+        for name, attempt in attempts.items():
+            with self.subTest(name), self.assertRaisesRegex(UserError, "in approval in DingTalk"):
+                attempt()
+        order.write({"state": "sent"})  # "Send by email" of an RFQ in approval
+        order._portal_ensure_token()
+        order.write({"partner_id": self.vendor.id})  # written again as it is: no change
+
+    def test_a_confirmed_order_is_not_submitted(self):
+        self.rule.domain = "[('amount_total', '>', 1000)]"
+        order = self.order()
+        order.button_confirm()
+        self.rule.domain = "[]"
+        order.invalidate_recordset()
+        self.assertFalse(order.dingtalk_approval_can_submit)
+        with self.assertRaisesRegex(UserError, "cannot be submitted"):
+            order.action_dingtalk_submit()
+
+    def test_a_form_filled_in_chinese_and_beijing_time_is_not_flagged_when_the_cron_applies_it(self):
+        self.env["res.lang"]._activate_lang("zh_CN")
+        order = self.order()
+        order.date_planned = "2026-12-01 17:30:00"  # 01:30 on the 2nd in Beijing
+        self.submit(order.with_context(lang="zh_CN", tz="Asia/Shanghai"))
+        approval = self.Approval.search([("res_model", "=", "purchase.order"), ("res_id", "=", order.id)])
+        form = {v["name"]: v["value"] for v in self.instance(approval)["formComponentValues"]}
+        self.assertEqual(form["期望交付日期"], "2026-12-02")
+        self.act(approval, self.approvers[0], "agree")
+        self.deliver(self.held_events(approval))  # the cron: no language, no time zone of its own
+        self.assertEqual((approval.flagged, order.state), (False, "purchase"), approval.flag_reason)
+
+    def test_admins_read_templates_and_approvals_from_the_web_client(self):
+        admin = self.env.ref("base.user_admin")
+        order = self.order()
+        approval = self.submit(order)
+        self.act(approval, self.approvers[0], "agree")
+        approval.with_user(admin).action_refresh()  # the button on the approval: applies the result
+        self.assertEqual((approval.state, order.state), ("approved", "purchase"))
+        self.Template.with_user(admin).action_refresh()
+        buyer = self.originator.user_id
+        with self.assertRaises(AccessError):
+            self.Template.with_user(buyer).action_refresh()
+
     def test_a_result_for_a_changed_order_is_flagged_not_applied(self):
         order = self.order()
         approval = self.submit(order)
-        order.order_line.write(
-            {"price_unit": 99}
-        )  # the lines are not the order: the form the approvers saw differs
+        self.vendor.name = "另一家公司"  # not the order (locked): the form the approvers saw differs now
         self.act(approval, self.approvers[0], "agree")
         self.deliver(self.held_events(approval))
         self.assertEqual((approval.state, approval.applied, approval.flagged), ("approved", False, True))
         self.assertEqual(order.state, "draft")
         self.assertTrue(order.dingtalk_approval_flagged)
         self.assertTrue(any("not applied" in n for n in self.chatter(order)))
+        approval.with_user(self.env.ref("base.user_admin")).action_apply_result()  # checked by a person
+        self.assertEqual((approval.applied, approval.flagged, order.state), (True, False, "purchase"))
 
     def test_odoo_double_validation_gives_way_to_dingtalk(self):
         self.company.write({"po_double_validation": "two_step", "po_double_validation_amount": 1})
