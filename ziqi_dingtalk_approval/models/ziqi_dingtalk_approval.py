@@ -69,8 +69,8 @@ class ZiqiDingtalkApproval(models.Model):
     flag_reason = fields.Text(readonly=True)
     fingerprint = fields.Char(readonly=True, help="A hash of the form DingTalk's approvers saw.")
     # the language and time zone the form was filled in: the fingerprint is computed again in them
-    form_lang = fields.Char(readonly=True)
-    form_tz = fields.Char(readonly=True)
+    form_lang = fields.Char("Form Language", readonly=True)
+    form_tz = fields.Char("Form Time Zone", readonly=True)
     posted_records = fields.Json(readonly=True, help="The DingTalk actions already posted in the chatter.")
     submitted_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
     finished_at = fields.Datetime(readonly=True)
