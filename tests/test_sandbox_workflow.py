@@ -7,16 +7,12 @@ through ``/_sandbox/reset`` and talks to ``/v1.0/workflow/...`` as an app would.
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import websocket
-
-from dingtalk_sandbox import CallbackCrypto
+from fakes import CallbackReceiver as Receiver
 
 APP_KEY, APP_SECRET, CORP_ID = "dingsandboxappkey0001", "sandbox-app-secret", "dingsandboxcorp0001"
 PURCHASE, EXPENSE, DISABLED = "PROC-SANDBOX-PURCHASE", "PROC-SANDBOX-EXPENSE", "PROC-SANDBOX-OLDLEAVE"
@@ -464,54 +460,24 @@ def test_events_go_over_stream(api, sandbox):
         ws.close()
 
 
-class Receiver:
-    TOKEN, AES_KEY = "cbtoken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-
-    def __init__(self):
-        self.crypto = CallbackCrypto(self.TOKEN, self.AES_KEY, APP_KEY)
-        self.received = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                text = receiver.crypto.decrypt_request(
-                    query["msg_signature"], query["timeStamp"], query["nonce"], body["encrypt"]
-                )
-                receiver.received.append(json.loads(text))
-                answer = json.dumps(receiver.crypto.encrypt_response("success")).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/cb" % self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_events_are_pushed_over_http(api, sandbox):
-    receiver = Receiver()
+    receiver = Receiver(APP_KEY)
     try:
-        cfg = {"url": receiver.url, "token": Receiver.TOKEN, "aes_key": Receiver.AES_KEY, "auto_push": True}
+        cfg = {"url": receiver.url, "token": receiver.TOKEN, "aes_key": receiver.AES_KEY, "auto_push": True}
         assert ctl(sandbox, "callback", cfg)["ok"]
         inst_id = api.started()
         deadline = time.monotonic() + 5
         while len(receiver.received) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert {e["EventType"] for e in receiver.received} == {"bpms_instance_change", "bpms_task_change"}
-        assert all(e["CorpId"] == CORP_ID and e["processInstanceId"] == inst_id for e in receiver.received)
+        received = [payload for _query, payload in receiver.received]
+        assert {e["EventType"] for e in received} == {"bpms_instance_change", "bpms_task_change"}
+        assert all(e["CorpId"] == CORP_ID and e["processInstanceId"] == inst_id for e in received)
         answer = act(sandbox, inst_id, "mgr", "refuse")
         assert [p["success"] for p in answer["push"]] == [True, True]
-        assert receiver.received[-1]["type"] == "finish" and receiver.received[-1]["result"] == "refuse"
+        last = receiver.received[-1][1]
+        assert last["type"] == "finish" and last["result"] == "refuse"
     finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
+        receiver.close()
 
 
 # ----- limits, control, reset --------------------------------------------------------------------------

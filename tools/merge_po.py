@@ -1,5 +1,7 @@
 """Merge <addon>/i18n/<addon>.pot into <addon>/i18n/zh_CN.po, keeping the translations it has
-(``tools/merge_po.py [ADDON]``, ziqi_dingtalk by default).
+(``tools/merge_po.py [ADDON [POT ...]]``, ziqi_dingtalk by default). POT files given (the addon's strings
+as exported from each Odoo version) are first joined into <addon>/i18n/<addon>.pot: Odoo 18 and 19 do
+not list quite the same strings.
 
 Strings that lost their source are dropped; new ones are added untranslated and listed, and the
 script exits 1 while any string lacks its Chinese translation (translate it in zh_CN.po).
@@ -13,8 +15,27 @@ import polib
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(addon="ziqi_dingtalk"):
+def join_pots(target, sources):
+    """Write ``target``: every entry of the ``sources``, once per msgid (their references joined)."""
+    joined = polib.pofile(str(sources[0]), wrapwidth=78)
+    by_id = {entry.msgid: entry for entry in joined}
+    for source in sources[1:]:
+        for entry in polib.pofile(str(source)):
+            known = by_id.get(entry.msgid)
+            if known is None:
+                joined.append(entry)
+                by_id[entry.msgid] = entry
+            else:
+                known.occurrences = sorted(set(known.occurrences) | set(entry.occurrences))
+                known.comment = known.comment or entry.comment
+    joined.sort(key=lambda entry: entry.msgid)
+    joined.save(str(target))
+
+
+def main(addon="ziqi_dingtalk", *pots):
     i18n = ROOT / addon / "i18n"
+    if pots:
+        join_pots(i18n / f"{addon}.pot", [Path(pot) for pot in pots])
     pot = polib.pofile(str(i18n / f"{addon}.pot"))
     po_path = i18n / "zh_CN.po"
     known = {entry.msgid: entry.msgstr for entry in polib.pofile(str(po_path))} if po_path.exists() else {}
@@ -32,4 +53,4 @@ def main(addon="ziqi_dingtalk"):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))
+    sys.exit(main(*sys.argv[1:]))

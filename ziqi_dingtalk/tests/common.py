@@ -121,3 +121,21 @@ class DingTalkHttpCase(DingTalkSandboxMixin, common.HttpCase):
                 yield
         finally:
             self.http_request_allow_all = False  # Odoo leaves it set
+
+    def push_signed(self, event, token, aes_key):
+        """The sandbox signs and pushes ``event`` to Odoo's callback as DingTalk does, with the company's
+        callback ``token`` and ``aes_key``; then the events cron applies it."""
+        self.env.flush_all()
+        with self.outside_requests():
+            result = self.sandbox.control(
+                "push_event",
+                {
+                    "event": event,
+                    "url": f"{self.base_url()}/dingtalk/callback",
+                    "token": token,
+                    "aes_key": aes_key,
+                    "receiver_id": SANDBOX_APP["app_key"],
+                },
+            )
+        self.assertTrue(result["success"], result)
+        self.env["ziqi.dingtalk.event"]._cron_process()

@@ -52,20 +52,7 @@ class SecurityCase(DingTalkHttpCase):
 
     def push(self, event):
         """The sandbox signs and pushes the event as DingTalk does; the events cron applies it."""
-        self.env.flush_all()
-        with self.outside_requests():
-            result = self.sandbox.control(
-                "push_event",
-                {
-                    "event": event,
-                    "url": f"{self.base_url()}/dingtalk/callback",
-                    "token": TOKEN,
-                    "aes_key": self.aes_key,
-                    "receiver_id": SANDBOX_APP["app_key"],
-                },
-            )
-        self.assertTrue(result["success"], result)
-        self.env["ziqi.dingtalk.event"]._cron_process()
+        self.push_signed(event, TOKEN, self.aes_key)
         return self.env["ziqi.dingtalk.event"].search([], limit=1)
 
     def add_person(self, userid, **values):

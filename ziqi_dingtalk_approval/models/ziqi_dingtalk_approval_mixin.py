@@ -7,6 +7,12 @@ from .ziqi_dingtalk_approval import STATES, bypassing, unlocked
 
 # what may still change on a document in approval: its chatter, activities and DingTalk state
 UNLOCKED_PREFIXES = ("message_", "activity_", "website_message", "dingtalk_", "rating_")
+# the banners on an approvable document's form: (text, Bootstrap alert kind, when hidden)
+BANNERS = (
+    ("running", "info", "dingtalk_approval_state != 'running'"),
+    ("refused", "danger", "dingtalk_approval_state != 'refused'"),
+    ("flagged", "warning", "not dingtalk_approval_flagged"),
+)
 
 
 def changes(records, field, value):
@@ -199,21 +205,16 @@ class ZiqiDingtalkApprovalMixin(models.AbstractModel):
             ),
         )
         sheet = arch.find(".//sheet")
-        banners = (
-            (
-                "info",
-                "dingtalk_approval_state != 'running'",
-                self.env._("In approval in DingTalk: this document is locked until DingTalk's result."),
+        texts = {
+            "running": self.env._(
+                "In approval in DingTalk: this document is locked until DingTalk's result."
             ),
-            ("danger", "dingtalk_approval_state != 'refused'", self.env._("Refused in DingTalk.")),
-            (
-                "warning",
-                "not dingtalk_approval_flagged",
-                self.env._("DingTalk's approval result was not applied: see the chatter."),
-            ),
-        )
+            "refused": self.env._("Refused in DingTalk."),
+            "flagged": self.env._("DingTalk's approval result was not applied: see the chatter."),
+        }
         parent = sheet if sheet is not None else arch
-        for kind, invisible, text in reversed(banners):
+        for name, kind, invisible in reversed(BANNERS):
+            text = texts[name]
             banner = etree.Element(
                 "div",
                 role="alert",

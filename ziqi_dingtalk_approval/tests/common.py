@@ -29,6 +29,35 @@ class ApprovalCase(DingTalkHttpCase):
         self.set_flow(PURCHASE, [self.approvers[0]])
         self.set_flow(EXPENSE, [self.approvers[0]])
 
+    @classmethod
+    def make_rule(cls, model, process_code, form, **vals):
+        """A rule for ``model`` with the company's template ``process_code``; ``form`` maps each DingTalk
+        label to a field path, or for a table to ``(lines path, {column label: path})``."""
+        template = cls.env["ziqi.dingtalk.approval.template"].search(
+            [("process_code", "=", process_code), ("company_id", "=", cls.company.id)]
+        )
+        fields = {field.label: field for field in template.field_ids}
+
+        def lines(mapping):
+            out = []
+            for label, source in mapping.items():
+                path, columns = source if isinstance(source, tuple) else (source, None)
+                line = {"template_field_id": fields[label].id, "source_path": path}
+                if columns:
+                    line["child_ids"] = lines(columns)
+                out.append((0, 0, line))
+            return out
+
+        return cls.env["ziqi.dingtalk.approval.rule"].create(
+            {
+                "name": model,
+                "model_id": cls.env["ir.model"]._get_id(model),
+                "template_id": template.id,
+                "line_ids": lines(form),
+                **vals,
+            }
+        )
+
     # --- the sandbox as DingTalk's approvers ---
 
     def set_flow(self, process_code, steps):

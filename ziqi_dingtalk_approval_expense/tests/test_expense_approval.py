@@ -15,37 +15,16 @@ class TestExpenseApproval(ApprovalCase):
         cls.category = cls.env["product.product"].create(
             {"name": "差旅费", "can_be_expensed": True, "standard_price": 0, "type": "service"}
         )
-        template = cls.Template.search([("process_code", "=", EXPENSE), ("company_id", "=", cls.company.id)])
-        fields = {f.label: f for f in template.field_ids}
-        lines = [
-            (0, 0, {"template_field_id": fields["报销事由"].id, "source_path": "name"}),
-            (0, 0, {"template_field_id": fields["报销金额"].id, "source_path": "total_amount"}),
-        ]
+        form = {"报销事由": "name", "报销金额": "total_amount"}
         if not ODOO_19:  # the report's expenses as the form's table
-            lines.append(
-                (
-                    0,
-                    0,
-                    {
-                        "template_field_id": fields["费用明细"].id,
-                        "source_path": "expense_line_ids",
-                        "child_ids": [
-                            (0, 0, {"template_field_id": fields["项目"].id, "source_path": "name"}),
-                            (0, 0, {"template_field_id": fields["金额"].id, "source_path": "total_amount"}),
-                        ],
-                    },
-                )
-            )
-        cls.env["ziqi.dingtalk.approval.rule"].create(
-            {
-                "name": "Expenses",
-                "model_id": cls.env["ir.model"]._get_id(DOCUMENT),
-                "template_id": template.id,
-                "originator_path": "employee_id",
-                "approve_method": "_dingtalk_approve_expense",
-                "refuse_method": "_dingtalk_refuse_expense",
-            }
-            | {"line_ids": lines}
+            form["费用明细"] = ("expense_line_ids", {"项目": "name", "金额": "total_amount"})
+        cls.make_rule(
+            DOCUMENT,
+            EXPENSE,
+            form,
+            originator_path="employee_id",
+            approve_method="_dingtalk_approve_expense",
+            refuse_method="_dingtalk_refuse_expense",
         )
 
     def document(self, employee=None):

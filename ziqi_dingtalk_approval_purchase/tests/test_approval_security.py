@@ -5,7 +5,6 @@ event's own words can approve, unlock or reconfigure anything."""
 from odoo import Command
 from odoo.addons.ziqi_dingtalk.compat import USER_GROUPS
 from odoo.addons.ziqi_dingtalk.dingtalk.crypto import generate_aes_key
-from odoo.addons.ziqi_dingtalk.tests.common import SANDBOX_APP
 from odoo.addons.ziqi_dingtalk_approval.tests.common import PURCHASE, ApprovalCase
 from odoo.tests import tagged
 
@@ -19,19 +18,11 @@ class TestApprovalSecurity(ApprovalCase):
         super().setUpClass()
         cls.aes_key = generate_aes_key()
         cls.configure_company(cls.company, dingtalk_callback_token=TOKEN, dingtalk_aes_key=cls.aes_key)
-        template = cls.Template.search([("process_code", "=", PURCHASE), ("company_id", "=", cls.company.id)])
-        fields = {f.label: f for f in template.field_ids}
-        cls.rule = cls.env["ziqi.dingtalk.approval.rule"].create(
-            {
-                "name": "Purchases",
-                "model_id": cls.env["ir.model"]._get_id("purchase.order"),
-                "template_id": template.id,
-                "approve_method": "_dingtalk_approve_order",
-                "line_ids": [
-                    (0, 0, {"template_field_id": fields["采购事由"].id, "source_path": "name"}),
-                    (0, 0, {"template_field_id": fields["采购金额"].id, "source_path": "amount_total"}),
-                ],
-            }
+        cls.rule = cls.make_rule(
+            "purchase.order",
+            PURCHASE,
+            {"采购事由": "name", "采购金额": "amount_total"},
+            approve_method="_dingtalk_approve_order",
         )
         cls.buyer = cls.originator.user_id
         cls.buyer.sudo().write(
@@ -135,18 +126,4 @@ class TestApprovalSecurity(ApprovalCase):
         )
 
     def push(self, event):
-        """The sandbox signs and pushes the event as DingTalk does; the events cron applies it."""
-        self.env.flush_all()
-        with self.outside_requests():
-            result = self.sandbox.control(
-                "push_event",
-                {
-                    "event": event,
-                    "url": f"{self.base_url()}/dingtalk/callback",
-                    "token": TOKEN,
-                    "aes_key": self.aes_key,
-                    "receiver_id": SANDBOX_APP["app_key"],
-                },
-            )
-        self.assertTrue(result["success"], result)
-        self.env["ziqi.dingtalk.event"]._cron_process()
+        self.push_signed(event, TOKEN, self.aes_key)

@@ -15,44 +15,27 @@ class TestPurchaseApproval(ApprovalCase):
         cls.template = cls.Template.search(
             [("process_code", "=", PURCHASE), ("company_id", "=", cls.company.id)]
         )
-        fields = {f.label: f for f in cls.template.field_ids}
-        cls.rule = cls.env["ziqi.dingtalk.approval.rule"].create(
+        cls.rule = cls.make_rule(
+            "purchase.order",
+            PURCHASE,
             {
-                "name": "Purchases",
-                "model_id": cls.env["ir.model"]._get_id("purchase.order"),
-                "template_id": cls.template.id,
-                "originator_path": "user_id",
-                "approve_method": "_dingtalk_approve_order",
-                "refuse_method": "button_cancel",
-                "line_ids": [
-                    (0, 0, {"template_field_id": fields["采购事由"].id, "source_path": "name"}),
-                    (0, 0, {"template_field_id": fields["供应商"].id, "source_path": "partner_id.name"}),
-                    (0, 0, {"template_field_id": fields["采购金额"].id, "source_path": "amount_total"}),
-                    (0, 0, {"template_field_id": fields["期望交付日期"].id, "source_path": "date_planned"}),
-                    (
-                        0,
-                        0,
-                        {
-                            "template_field_id": fields["采购明细"].id,
-                            "source_path": "order_line",
-                            "child_ids": [
-                                (0, 0, {"template_field_id": fields["物品名称"].id, "source_path": "name"}),
-                                (
-                                    0,
-                                    0,
-                                    {"template_field_id": fields["数量"].id, "source_path": "product_qty"},
-                                ),
-                                (0, 0, {"template_field_id": fields["单价"].id, "source_path": "price_unit"}),
-                                (
-                                    0,
-                                    0,
-                                    {"template_field_id": fields["小计"].id, "source_path": "price_subtotal"},
-                                ),
-                            ],
-                        },
-                    ),
-                ],
-            }
+                "采购事由": "name",
+                "供应商": "partner_id.name",
+                "采购金额": "amount_total",
+                "期望交付日期": "date_planned",
+                "采购明细": (
+                    "order_line",
+                    {
+                        "物品名称": "name",
+                        "数量": "product_qty",
+                        "单价": "price_unit",
+                        "小计": "price_subtotal",
+                    },
+                ),
+            },
+            originator_path="user_id",
+            approve_method="_dingtalk_approve_order",
+            refuse_method="button_cancel",
         )
 
     def order(self, qty=4, user=None):
@@ -251,6 +234,13 @@ class TestPurchaseApproval(ApprovalCase):
         order.write({"state": "sent"})  # "Send by email" of an RFQ in approval
         order._portal_ensure_token()
         order.write({"partner_id": self.vendor.id})  # written again as it is: no change
+
+    def test_an_order_reaching_the_rules_state_is_submitted_by_itself(self):
+        self.rule.submit_state = "sent"
+        order = self.order()
+        order.write({"state": "sent"})  # "Send by email"
+        self.assertEqual(order.dingtalk_approval_state, "running")
+        self.assertEqual(self.instance(order._dingtalk_running_approval())["status"], "RUNNING")
 
     def test_a_confirmed_order_is_not_submitted(self):
         self.rule.domain = "[('amount_total', '>', 1000)]"

@@ -33,7 +33,6 @@ class TestApprovalTours(ApprovalCase):
         cls.template = cls.Template.search(
             [("process_code", "=", PURCHASE), ("company_id", "=", cls.company.id)]
         )
-        cls.template_fields = {f.label: f for f in cls.template.field_ids}
         cls.vendor = cls.env["res.partner"].create({"name": "上海五金有限公司"})
         cls.product = cls.env["product.product"].create({"name": "螺丝刀", "standard_price": 12.5})
 
@@ -93,21 +92,12 @@ class TestApprovalTours(ApprovalCase):
 
     def prepare_document_tour(self, lang):
         """An RFQ of the originator's, a rule applying to it; returns the order."""
-        fields = self.template_fields
-        self.env["ziqi.dingtalk.approval.rule"].create(
-            {
-                "name": "Purchases",
-                "model_id": self.env["ir.model"]._get_id("purchase.order"),
-                "template_id": self.template.id,
-                "originator_path": "user_id",
-                "approve_method": "_dingtalk_approve_order",
-                "refuse_method": "button_cancel",
-                "line_ids": [
-                    (0, 0, {"template_field_id": fields["采购事由"].id, "source_path": "name"}),
-                    (0, 0, {"template_field_id": fields["供应商"].id, "source_path": "partner_id.name"}),
-                    (0, 0, {"template_field_id": fields["采购金额"].id, "source_path": "amount_total"}),
-                ],
-            }
+        self.make_rule(
+            "purchase.order",
+            PURCHASE,
+            {"采购事由": "name", "供应商": "partner_id.name", "采购金额": "amount_total"},
+            approve_method="_dingtalk_approve_order",
+            refuse_method="button_cancel",
         )
         # the order's user: an employee synced from DingTalk, a purchase user signing in with a password
         user = self.originator.user_id
