@@ -7,7 +7,7 @@ import time
 
 from werkzeug.wrappers import Response
 
-from . import delivery, events, mutate, workflow_control
+from . import attendance_control, delivery, events, mutate, workflow_control
 from .crypto import CallbackCrypto, CallbackCryptoError
 from .generate import generate
 from .org import Org
@@ -288,4 +288,5 @@ ROUTES = {
     ("POST", "/_sandbox/stream/publish"): stream_publish,
     ("POST", "/_sandbox/stream/drop"): stream_drop,
     **workflow_control.ROUTES,
+    **attendance_control.ROUTES,
 }

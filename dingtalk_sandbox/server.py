@@ -12,7 +12,7 @@ import uuid
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import api, avatars, control, failed, oapi, stream, workflow, workflow_api
+from . import api, attendance, attendance_api, avatars, control, failed, oapi, stream, workflow, workflow_api
 from .errors import ApiError, OapiError
 from .state import Faults, RateLimiter, Stats, Tokens
 
@@ -39,7 +39,14 @@ class Sandbox:
         self.task_seq = 700_000_000_000
         self.stream = stream.Gateway()  # Stream mode: its WebSocket listener starts on the first ticket
         self.workflow = workflow.Workflow(self.next_task_id)  # approvals (workflow.py), under ``lock``
-        self.routes = {**oapi.ROUTES, **api.ROUTES, **stream.ROUTES, **workflow_api.ROUTES}
+        self.attendance = attendance.Attendance()  # attendance and leave (attendance*.py), under ``lock``
+        self.routes = {
+            **oapi.ROUTES,
+            **api.ROUTES,
+            **stream.ROUTES,
+            **workflow_api.ROUTES,
+            **attendance_api.ROUTES,
+        }
         self.controls = control.ROUTES
 
     def close(self):
