@@ -1,0 +1,9 @@
+from . import (
+    hr_attendance,
+    res_company,
+    res_config_settings,
+    ziqi_dingtalk_attendance_exception,
+    ziqi_dingtalk_attendance_importer,
+    ziqi_dingtalk_attendance_run,
+    ziqi_dingtalk_event,
+)

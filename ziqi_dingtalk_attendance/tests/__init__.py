@@ -1,0 +1,1 @@
+from . import test_import, test_security

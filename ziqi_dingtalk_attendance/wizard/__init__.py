@@ -1,0 +1,1 @@
+from . import ziqi_dingtalk_attendance_backfill
