@@ -1,0 +1,1 @@
+from . import test_leave_import, test_leave_security

@@ -1,0 +1,1 @@
+from . import ziqi_dingtalk_leave_type_refresh
