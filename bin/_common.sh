@@ -44,8 +44,10 @@ with open('$2', 'wb') as pot:
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # the addons with translations of their own, and the ones approvals need installed beside them
-TRANSLATED_ADDONS=(ziqi_dingtalk ziqi_dingtalk_approval ziqi_dingtalk_approval_expense)
+TRANSLATED_ADDONS=(ziqi_dingtalk ziqi_dingtalk_approval ziqi_dingtalk_approval_expense ziqi_dingtalk_attendance
+    ziqi_dingtalk_leave)
 APPROVAL_MODULES=ziqi_dingtalk_approval,purchase,hr_expense
+HR_MODULES=ziqi_dingtalk_attendance,ziqi_dingtalk_leave
 
 addons_path() { echo "$ODOO_SRC/odoo/addons,$ODOO_SRC/addons,$ROOT"; }
 
