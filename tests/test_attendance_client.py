@@ -24,7 +24,7 @@ from dingtalk.attendance import (
     schedule_change_days,
 )
 from dingtalk.client import DingTalkClient
-from dingtalk.errors import APIError
+from dingtalk.errors import APIError, TransportError
 from dingtalk.events import parse_event, parse_stream_event
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -484,3 +484,12 @@ def test_iter_leave_status_chunks_windows_pages_once(client, sandbox):
     assert len(personal) == 25 and {(s.unit, s.duration) for s in personal} == {("hour", 1.5)}
     [sick] = [s for s in leaves if s.userid == "u100"]
     assert (sick.leave_code, sick.unit, sick.duration) == ("LEAVE-SICK", "day", 0.5)
+
+
+def test_leave_status_without_its_result_is_an_error(client, sandbox):
+    """An errcode-0 answer missing ``result`` must not read as "nobody has leave" (the import would cancel
+    everyone's time off)."""
+    ctl(sandbox, "faults", {"path": "/topapi/attendance/getleavestatus", "body": {"errcode": 0}, "count": 1})
+    att = AttendanceClient(client)
+    with pytest.raises(TransportError):
+        list(att.iter_leave_status(["u000"], DT(2024, 1, 1), DT(2024, 2, 1)))

@@ -24,6 +24,7 @@ from .attendance_events import (
     schedule_change_days,
     zone,
 )
+from .errors import TransportError
 
 __all__ = [
     "AttendanceClient",
@@ -349,7 +350,13 @@ class AttendanceClient:
         body = {"userid_list": ",".join(userids), "start_time": low, "end_time": high}
         body.update(offset=0, size=LEAVE_PAGE)
         while True:
-            result = self.client.oapi(LEAVE_STATUS_PATH, body).get("result") or {}
+            answer = self.client.oapi(LEAVE_STATUS_PATH, body)
+            result = answer.get("result")
+            if not isinstance(result, dict) or answer.get("success") is False:
+                # an answer without its result must never read as "no leave": the import would cancel
+                raise TransportError(
+                    f"DingTalk {LEAVE_STATUS_PATH} answered without a result", api=LEAVE_STATUS_PATH
+                )
             entries = result.get("leave_status") or []
             yield from (LeaveStatus.from_wire(raw) for raw in entries)
             if not entries or not result.get("has_more"):

@@ -1,5 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.addons.base.models.res_partner import _tz_get
+from odoo.exceptions import ValidationError
 
 
 class ResCompany(models.Model):
@@ -18,3 +19,8 @@ class ResCompany(models.Model):
         help="The nightly import reads yesterday and this many days before it again: corrections (补卡) and "
         "missing punches reach DingTalk late.",
     )
+
+    @api.constrains("dingtalk_attendance_reread_days")
+    def _check_dingtalk_attendance_reread_days(self):
+        if any(not 1 <= company.dingtalk_attendance_reread_days <= 30 for company in self):
+            raise ValidationError(self.env._("DingTalk attendance: read again between 1 and 30 days."))

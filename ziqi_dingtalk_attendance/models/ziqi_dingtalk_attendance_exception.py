@@ -65,13 +65,22 @@ class ZiqiDingtalkAttendanceException(models.Model):
         return super().write(vals)
 
     def action_resolve(self):
-        """Record the attendance with the times on the exception (the punch and what HR entered). It keeps the
-        DingTalk shift's key, so a correction arriving later updates it instead of adding another."""
+        """Record the attendance with the times on the exception (the punch and what HR entered), as the user:
+        Odoo's own rules decide whose attendances they may record. It keeps the DingTalk shift's key, so a
+        correction arriving later updates it instead of adding another."""
         for exception in self:
             if exception.state != "open":
                 raise UserError(self.env._("Only an exception to resolve can be resolved."))
             if not (exception.check_in and exception.check_out):
                 raise UserError(self.env._("Enter both the check-in and the check-out to record."))
+            if (
+                self.env["hr.attendance"]
+                .sudo()
+                .search_count(
+                    [("employee_id", "=", exception.employee_id.id), ("dingtalk_key", "=", exception.key)]
+                )
+            ):
+                raise UserError(self.env._("This shift already has its attendance."))
             vals = {
                 "employee_id": exception.employee_id.id,
                 "check_in": exception.check_in,
@@ -81,7 +90,7 @@ class ZiqiDingtalkAttendanceException(models.Model):
             }
             try:
                 with self.env.cr.savepoint():
-                    attendance = importing(self.env["hr.attendance"]).sudo().create(vals)
+                    attendance = importing(self.env["hr.attendance"]).create(vals)
             except ValidationError as error:
                 raise UserError(error.args[0]) from None
             exception.sudo().write(

@@ -38,6 +38,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         if not shifts:
             return
         attendances, exceptions = self._known(company, shifts, by_userid)
+        on_leave = self._time_off(shifts, by_userid)
         settled_before = fields.Datetime.now() - GAP_SETTLED
         complete = []
         for shift in shifts:
@@ -46,11 +47,13 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             exception = exceptions.get((employee.id, shift.key))
             if not shift.missing:
                 if attendance:
-                    self._update(attendance, shift, counts)
+                    self._update(company, attendance, shift, counts)
                 else:
                     complete.append((employee, shift))
             elif max(r.base_time for r in (shift.on, shift.off) if r) > settled_before:
                 counts["pending"] += 1  # DingTalk may still take the punch
+            elif on_leave(employee, shift) and not attendance:
+                counts["on_leave"] += 1  # time off or a public holiday in Odoo: no punch was due
             else:
                 self._gap(company, employee, shift, attendance, exception, counts)
         created = self._create(company, complete, counts)
@@ -66,6 +69,43 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             [("company_id", "=", company.id), ("key", "in", keys), ("employee_id", "in", employee_ids)]
         )
         return attendances, {(x.employee_id.id, x.key): x for x in found}
+
+    def _time_off(self, shifts, by_userid):
+        """``on_leave(employee, shift)``: whether Odoo has the employee away (validated time off, which Odoo
+        keeps as the employee's resource leave, or a public holiday of their working schedule) for the whole
+        of the shift's scheduled time. One search for the answer's people and days."""
+        employees = self.env["hr.employee"].browse({by_userid[shift.userid].id for shift in shifts})
+        times = [r.base_time for shift in shifts for r in (shift.on, shift.off) if r]
+        leaves = (
+            self.env["resource.calendar.leaves"]
+            .sudo()
+            .search(
+                [
+                    ("date_from", "<=", max(times)),
+                    ("date_to", ">=", min(times)),
+                    "|",
+                    ("resource_id", "in", employees.resource_id.ids),
+                    "&",
+                    ("resource_id", "=", False),
+                    ("calendar_id", "in", [*employees.resource_calendar_id.ids, False]),
+                ]
+            )
+        )
+
+        def on_leave(employee, shift):
+            start = shift.on.base_time if shift.on else shift.off.base_time
+            end = shift.off.base_time if shift.off else shift.on.base_time
+            return any(
+                leave.date_from <= start
+                and leave.date_to >= end
+                and (
+                    leave.resource_id == employee.resource_id
+                    or (not leave.resource_id and leave.calendar_id in (employee.resource_calendar_id, False))
+                )
+                for leave in leaves
+            )
+
+        return on_leave
 
     def _attendances(self):
         return importing(self.env["hr.attendance"]).sudo().with_context(tracking_disable=True)
@@ -116,7 +156,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         except ValidationError:
             return None
 
-    def _update(self, attendance, shift, counts):
+    def _update(self, company, attendance, shift, counts):
         """DingTalk's times changed since the last import (a correction, an admin's change): they replace
         the attendance's times. Unchanged DingTalk times leave an HR correction made in Odoo alone."""
         if (attendance.dingtalk_check_in, attendance.dingtalk_check_out) == (shift.check_in, shift.check_out):
@@ -133,14 +173,14 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
                 attendance.write(vals)
             counts["updated"] += 1
         except ValidationError as error:
-            self._conflict(
-                attendance.employee_id.company_id, attendance.employee_id, shift, error.args[0], counts
-            )
+            self._conflict(company, attendance.employee_id, shift, error.args[0], counts)
 
     def _gap(self, company, employee, shift, attendance, exception, counts):
         """An incomplete shift: its exception is opened or brought up to date. An attendance DingTalk made
-        earlier (its punch since withdrawn in DingTalk) is removed; one HR recorded in Odoo stays."""
-        if attendance and attendance.dingtalk_check_in:
+        earlier is removed when DingTalk now says NotSigned (its punch withdrawn); a check point merely
+        missing from the answer removes nothing; an attendance HR recorded in Odoo stays."""
+        withdrawn = any(record and not record.signed for record in (shift.on, shift.off))
+        if attendance and attendance.dingtalk_check_in and withdrawn:
             attendance.unlink()
             counts["removed"] += 1
             if exception:
@@ -163,6 +203,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             "scheduled_out": shift.off.base_time if shift.off else False,
             "punched_in": shift.check_in or False,
             "punched_out": shift.check_out or False,
+            "detail": False,
         }
 
     def _upsert_exception(self, exception, vals, counts):

@@ -22,7 +22,7 @@ class ZiqiDingtalkEvent(models.Model):
         )
 
     def _import_attendance_days(self, days):
-        """``days``: (userid, date) pairs; each person's days are read in one call (they are adjacent)."""
+        """``days``: (userid, date) pairs; the people whose days span the same dates are read together."""
         if not days:
             return "skipped", "no person or day"
         wanted = collections.defaultdict(set)
@@ -36,11 +36,13 @@ class ZiqiDingtalkEvent(models.Model):
         )
         if not employees:
             return "skipped", "nobody bound in Odoo"
-        counts = collections.Counter()
-        importer = self.env["ziqi.dingtalk.attendance.importer"]
+        counts, spans = collections.Counter(), collections.defaultdict(lambda: employees.browse())
         for employee in employees:
             dates = wanted[employee.dingtalk_userid]
-            importer._import(self.company_id, employee, min(dates), max(dates), counts)
+            spans[(min(dates), max(dates))] |= employee
+        importer = self.env["ziqi.dingtalk.attendance.importer"]
+        for (first, last), people in spans.items():  # people of one span: 50 a call
+            importer._import(self.company_id, people, first, last, counts)
         figures = ", ".join(
             f"{name} {counts[name]}" for name in ("created", "updated", "exceptions", "resolved")
         )

@@ -185,6 +185,9 @@ class TestAttendanceImport(AttendanceCase):
         )
         run = self.env["ziqi.dingtalk.attendance.run"].browse(wizard.action_import()["res_id"])
         self.assertEqual(run.state, "queued")
+        # the cron imports a run a week at a time: 9 days are two steps
+        self.env["ziqi.dingtalk.attendance.run"]._cron_process()
+        self.assertEqual((run.state, run.next_date), ("running", self.day - datetime.timedelta(days=1)))
         self.env["ziqi.dingtalk.attendance.run"]._cron_process()
         self.assertEqual(run.state, "done", run.error)
         self.assertEqual(len(self.attendances(self.carol)), 3)
@@ -248,8 +251,46 @@ class TestAttendanceImport(AttendanceCase):
         run = self.env["ziqi.dingtalk.attendance.run"].search(
             [("company_id", "=", self.company.id), ("trigger", "=", "nightly")], limit=1
         )
-        yesterday = fields.Date.context_today(run.with_context(tz="Asia/Shanghai")) - datetime.timedelta(
-            days=1
-        )
+        today = fields.Date.context_today(run.with_context(tz="Asia/Shanghai"))
+        yesterday = today - datetime.timedelta(days=1)
         self.assertEqual((run.date_from, run.date_to), (yesterday - datetime.timedelta(days=2), yesterday))
+        self.assertEqual(run.state, "queued", "run by the import cron, woken at once")
+        self.env["ziqi.dingtalk.attendance.run"]._cron_process()
         self.assertEqual(run.state, "done", run.error)
+
+    def test_dingtalk_failure_fails_the_run_alone_and_retry_imports(self):
+        self.schedule(self.alice, NINE_TO_SIX)
+        self.punch(self.alice, f"{self.on()} 09:00")
+        self.punch(self.alice, f"{self.on()} 18:00")
+        Run = self.env["ziqi.dingtalk.attendance.run"]
+        failing = Run._queue(self.company, self.day, self.day, "backfill")
+        self.sandbox.control("faults", {"path": "/attendance/list", "errcode": 60011, "count": 1})
+        self.addCleanup(self.sandbox.control, "faults/clear", {})
+        Run._cron_process()
+        self.assertEqual(failing.state, "failed")
+        self.assertTrue(failing.error)
+        self.assertFalse(self.attendances(self.alice))
+        following = Run._queue(self.company, self.day, self.day, "backfill")
+        Run._cron_process()
+        self.assertEqual(following.state, "done", "a failed run does not stop the others")
+        failing.action_retry()
+        Run._cron_process()
+        self.assertEqual((failing.state, failing.error, failing.created), ("done", False, 0))
+        self.assertEqual(len(self.attendances(self.alice)), 1)
+
+    def test_no_exception_during_time_off(self):
+        self.schedule(self.alice, NINE_TO_SIX)  # no punch: on leave, as Odoo knows it
+        self.schedule(self.bob, NINE_TO_SIX)
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "年假",
+                "resource_id": self.alice.resource_id.id,
+                "calendar_id": self.alice.resource_calendar_id.id,
+                "date_from": utc(f"{self.on()} 00:00"),
+                "date_to": utc(f"{self.on()} 23:59"),
+            }
+        )
+        counts = self.run_import(self.alice | self.bob)
+        self.assertFalse(self.exceptions(self.alice))
+        self.assertEqual(self.exceptions(self.bob).missing, "both", "Bob was not on leave")
+        self.assertEqual(counts["on_leave"], 1)

@@ -7,6 +7,7 @@ import datetime
 from odoo import Command, fields
 from odoo.addons.ziqi_dingtalk.compat import USER_GROUPS
 from odoo.addons.ziqi_dingtalk.dingtalk.crypto import generate_aes_key
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import AttendanceCase, utc
@@ -156,3 +157,41 @@ class TestAttendanceSecurity(AttendanceCase):
         self.assertEqual(event.state, "done", event.result)
         self.assertFalse(self.attendances(self.carol) | self.attendances(self.bob))
         self.assertEqual(self.exception.state, "open")
+
+
+@tagged("post_install", "-at_install")
+class TestAttendanceOfficerScope(AttendanceCase):
+    """An attendance officer manages the attendances of the employees they are attendance manager of, as in
+    Odoo: the same for DingTalk's exceptions."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        groups = ("base.group_user", "hr_attendance.group_hr_attendance_officer")
+        cls.officer = cls.env["res.users"].create(
+            {
+                "name": "考勤专员",
+                "login": "attendance-officer",
+                "password": "officer-pass-1",
+                USER_GROUPS: [Command.set([cls.env.ref(xmlid).id for xmlid in groups])],
+            }
+        )
+        cls.bob.attendance_manager_id = cls.officer
+
+    def test_officer_sees_and_resolves_only_their_employees_exceptions(self):
+        for employee in (self.alice, self.bob):
+            self.schedule(employee, NINE_TO_SIX)
+            self.punch(employee, f"{self.on()} 09:00")
+        self.run_import(self.alice | self.bob)
+        alices, bobs = self.exceptions(self.alice), self.exceptions(self.bob)
+        as_officer = self.Exception.with_user(self.officer)
+        self.assertEqual(as_officer.search([("work_date", "=", self.day)]), bobs)
+        end = utc(f"{self.on()} 18:00")
+        with self.assertRaises(AccessError):
+            alices.with_user(self.officer).write({"check_out": end})
+        with self.assertRaises(AccessError):
+            alices.with_user(self.officer).action_resolve()
+        bobs.with_user(self.officer).write({"check_out": end})
+        bobs.with_user(self.officer).action_resolve()
+        self.assertEqual(self.attendances(self.bob).check_out, end)
+        self.assertFalse(self.attendances(self.alice))

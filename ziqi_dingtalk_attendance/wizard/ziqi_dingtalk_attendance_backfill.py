@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.exceptions import UserError
 
 
 class ZiqiDingtalkAttendanceBackfill(models.TransientModel):
@@ -19,6 +20,10 @@ class ZiqiDingtalkAttendanceBackfill(models.TransientModel):
 
     def action_import(self):
         self.ensure_one()
+        if self.company_id not in self.env.companies:
+            raise UserError(self.env._("Import the attendance of your own companies only."))
+        if self.employee_ids.filtered(lambda employee: employee.company_id != self.company_id):
+            raise UserError(self.env._("Choose employees of %(company)s.", company=self.company_id.name))
         run = self.env["ziqi.dingtalk.attendance.run"]._queue(
             self.company_id, self.date_from, self.date_to, "backfill", self.employee_ids
         )

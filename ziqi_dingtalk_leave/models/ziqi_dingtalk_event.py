@@ -20,6 +20,9 @@ class ZiqiDingtalkEvent(models.Model):
             return "skipped", self.env._("not a leave approval (%(type)s)", type=approve_type or "-")
         if not instance_id:
             return "skipped", "no processInstanceId"
+        if status == "delete":
+            # a deleted approval is gone from DingTalk's API: the nightly import cancels what it had made
+            return "skipped", self.env._("approval deleted in DingTalk: the nightly import cancels its leave")
         company = self.company_id
         instance = WorkflowClient(company._dingtalk_client()).get(instance_id)
         userid = instance.originator_userid

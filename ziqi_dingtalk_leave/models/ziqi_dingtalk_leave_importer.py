@@ -102,7 +102,9 @@ class ZiqiDingtalkLeaveImporter(models.AbstractModel):
         )
         by_key = {row.key: row for row in rows}
         listed_keys = {status.key for status in listed}
-        self._revoke(rows.filtered(lambda r: r.key not in listed_keys and r.state != "revoked"), report)
+        # a leaver's leave is no longer listed because they left, not because it was revoked: it stays
+        gone = rows.filtered(lambda r: r.key not in listed_keys and r.state != "revoked")
+        self._revoke(gone.filtered(lambda r: not r.employee_id or r.employee_id.active), report)
         new = [status for status in listed if status.key not in by_key]
         types = self._types_for(company, {status.leave_code: status.unit for status in new})
         employees = self._employees(company, userids)

@@ -4,13 +4,15 @@ from odoo import api, fields, models
 from odoo.addons.ziqi_dingtalk.compat import constraint
 from odoo.addons.ziqi_dingtalk.dingtalk import errors as dt_errors
 from odoo.addons.ziqi_dingtalk.dingtalk.attendance import AttendanceClient
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 _logger = logging.getLogger(__name__)
 
 UNITS = [("day", "Day"), ("halfDay", "Half Day"), ("hour", "Hour")]
 # the fields of a type DingTalk says (compared before writing)
 WIRE_FIELDS = ("name", "unit", "biz_type", "hours_per_day")
+# what an admin maps; the rest is DingTalk's, written by the refresh (sudo)
+MAPPING_FIELDS = {"holiday_status_id", "allocate"}
 
 
 class ZiqiDingtalkLeaveType(models.Model):
@@ -56,6 +58,12 @@ class ZiqiDingtalkLeaveType(models.Model):
             leave_type.leave_count = counts.get(leave_type.id, 0)
 
     def write(self, vals):
+        if not self.env.su:
+            if set(vals) - MAPPING_FIELDS:
+                raise AccessError(self.env._("Only the mapping of a DingTalk leave type can be edited."))
+            odoo_type = self.env["hr.leave.type"].browse(vals.get("holiday_status_id"))
+            if odoo_type.company_id and self.filtered(lambda t: t.company_id != odoo_type.company_id):
+                raise UserError(self.env._("Map to a time off type of the same company."))
         result = super().write(vals)
         if vals.get("holiday_status_id") or vals.get("allocate"):
             # the leave waiting for this mapping (or for an allocation) is imported now

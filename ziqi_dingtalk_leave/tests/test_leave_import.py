@@ -1,7 +1,9 @@
 """The import of the leave approved in DingTalk (the sandbox) into Odoo time off, through the cron's
 service, the events of the inbox and the type mapping."""
 
-from odoo.exceptions import UserError
+from odoo import Command
+from odoo.addons.ziqi_dingtalk.compat import USER_GROUPS
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -204,6 +206,45 @@ class TestLeaveImport(LeaveCase):
         self.env["ziqi.dingtalk.leave"]._cron_import()
         row = self.rows(employee).with_context(active_test=False)
         self.assertEqual((row.state, row.leave_id.state), ("imported", "validate"), row.message)
+
+    def test_leaver_removed_in_dingtalk_keeps_the_leave_imported(self):
+        """DingTalk stops listing a leaver's leave because they left: that revokes nothing."""
+        employee = self.people[12]
+        self.approve(employee, ANNUAL, (-4, "09:00"), (-4, "18:00"), 1)
+        self.env["ziqi.dingtalk.leave"]._cron_import()
+        row = self.rows(employee)
+        self.assertEqual(row.state, "imported", row.message)
+        self.sandbox.control("mutate", {"op": "remove_user", "userid": employee.dingtalk_userid})
+        self.env["ziqi.dingtalk.sync.run"]._queue(self.company, "all")._run_to_end()
+        self.assertFalse(employee.active)
+        # the sandbox forgets nothing of a leaver: make DingTalk list no leave for them, as a leaver's
+        for leave in self.sandbox.control("leave/list")["leaves"]:
+            if leave["userid"] == employee.dingtalk_userid and leave["state"] == "approved":
+                self.sandbox.control("leave/revoke", {"id": leave["id"], "push": False})
+        self.env["ziqi.dingtalk.leave"]._cron_import()
+        self.assertEqual((row.state, row.leave_id.state), ("imported", "validate"))
+
+    def test_time_off_manager_maps_but_cannot_rewrite_dingtalk_fields(self):
+        manager = self.env["res.users"].create(
+            {
+                "name": "假期管理员",
+                "login": "time-off-manager",
+                USER_GROUPS: [
+                    Command.set(
+                        [
+                            self.env.ref(x).id
+                            for x in ("base.group_user", "hr_holidays.group_hr_holidays_manager")
+                        ]
+                    )
+                ],
+            }
+        )
+        dt_type = self.dt_type(SICK).with_user(manager)
+        for vals in ({"leave_code": "LEAVE-ANNUAL"}, {"hours_per_day": 1.0}, {"company_id": self.company.id}):
+            with self.subTest(vals=vals), self.assertRaises(AccessError):
+                dt_type.write(vals)
+        dt_type.write({"holiday_status_id": self.odoo_day.id})
+        self.assertEqual(self.dt_type(SICK).holiday_status_id, self.odoo_day)
 
     def test_refresh_wizard_keeps_the_administrator(self):
         self.company.sudo().dingtalk_leave_admin_userid = False
