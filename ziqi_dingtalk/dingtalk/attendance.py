@@ -160,7 +160,8 @@ def _pair_day(records):
     """Shifts of one person's one work day."""
     shifts, opened = [], None
     ordered = sorted(records, key=lambda r: (r.base_time, r.check_type != ON_DUTY, r.id))
-    for _, tied in itertools.groupby(ordered, key=lambda r: r.base_time):
+    # itertools.groupby, not odoo.tools.groupby: this package never imports odoo (adjacent groups wanted)
+    for _, tied in itertools.groupby(ordered, key=lambda r: r.base_time):  # pylint: disable=bad-builtin-groupby
         tied = list(tied)
         if opened is not None:
             # back-to-back sections (one ends at 12:00, the next starts at 12:00): close, then open
