@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.addons.ziqi_dingtalk.compat import constraint
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tools import format_datetime
 
 # fields only the DingTalk import writes (the binding and what DingTalk said last)
 BINDING_FIELDS = ("dingtalk_key", "dingtalk_work_date", "dingtalk_check_in", "dingtalk_check_out")
@@ -46,6 +47,35 @@ class HrAttendance(models.Model):
         if any(field in vals for field in BINDING_FIELDS):
             self._dingtalk_check_import()
         return super().write(vals)
+
+    @api.constrains("check_in", "check_out", "employee_id")
+    def _check_validity(self):
+        """Odoo checks each attendance with two searches; the attendances the import writes, all complete,
+        are checked with one query: none may overlap another attendance of its employee, as Odoo's check
+        says (one that ends after it starts and starts before it ends, or an open one starting within)."""
+        if self.env.context.get(IMPORT) is not _IMPORT_TOKEN or not all(self.mapped("check_out")):
+            return super()._check_validity()
+        self.flush_model(["employee_id", "check_in", "check_out"])
+        self.env.cr.execute(
+            """SELECT mine.id FROM hr_attendance mine
+                 JOIN hr_attendance other ON other.employee_id = mine.employee_id AND other.id != mine.id
+                WHERE mine.id IN %s AND other.check_in < mine.check_out
+                  AND (other.check_out > mine.check_in
+                       OR (other.check_out IS NULL AND other.check_in > mine.check_in))
+                LIMIT 1""",
+            [tuple(self.ids)],
+        )
+        row = self.env.cr.fetchone()
+        if row:
+            attendance = self.browse(row[0])
+            raise ValidationError(
+                self.env._(
+                    "Cannot create new attendance record for %(empl_name)s, the employee was already "
+                    "checked in on %(datetime)s",
+                    empl_name=attendance.employee_id.name,
+                    datetime=format_datetime(self.env, attendance.check_in, dt_format=False),
+                )
+            )
 
     def _dingtalk_check_import(self):
         if self.env.context.get(IMPORT) is not _IMPORT_TOKEN and not self.env.su:

@@ -1,0 +1,245 @@
+"""The import's shortcuts through Odoo's per-attendance work give Odoo's own answers: the calendar batch's
+cut intervals equal Odoo's for the same calls, and attendances imported with it have the worked hours and
+overtime Odoo computes for them without it."""
+
+import datetime
+import itertools
+
+from pytz import timezone, utc
+
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from ..models.hr_attendance import importing
+from ..models.resource_calendar import CALENDAR_BATCH, CalendarBatch
+from .common import AttendanceCase
+from .common import utc as beijing_utc
+
+SHANGHAI = timezone("Asia/Shanghai")
+
+
+def flat(intervals_by_id):
+    """Comparable form of ``{resource id: intervals}``: bounds with their zone, and record ids."""
+    return {
+        key: [
+            (start, start.tzinfo.zone, stop, stop.tzinfo.zone, recs._name, recs.ids)
+            for start, stop, recs in value
+        ]
+        for key, value in intervals_by_id.items()
+    }
+
+
+@tagged("post_install", "-at_install")
+class TestCalendarBatch(AttendanceCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Calendar = cls.env["resource.calendar"]
+        cls.standard = cls.company.resource_calendar_id
+        cls.standard.tz = "Asia/Shanghai"
+        # a second schedule in another zone, with a lunch and an evening part
+        cls.utc_calendar = Calendar.create(
+            {
+                "name": "UTC shifts",
+                "tz": "UTC",
+                "company_id": cls.company.id,
+                "attendance_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": f"{day} {period}",
+                            "dayofweek": str(day),
+                            "hour_from": start,
+                            "hour_to": stop,
+                            "day_period": period,
+                        },
+                    )
+                    for day in range(6)
+                    for period, start, stop in (
+                        ("morning", 6, 11),
+                        ("lunch", 11, 11.5),
+                        ("afternoon", 11.5, 15),
+                    )
+                ],
+            }
+        )
+        cls.flexible = Calendar.create(
+            {"name": "Flexible", "company_id": cls.company.id, "flexible_hours": True, "hours_per_day": 8}
+        )
+        cls.alice.resource_calendar_id = cls.standard
+        cls.bob.resource_calendar_id = cls.utc_calendar
+        cls.bob.resource_id.tz = "UTC"
+        cls.carol.resource_calendar_id = cls.flexible
+        cls.dave.resource_calendar_id = cls.standard
+        cls.people = cls.alice | cls.bob | cls.carol | cls.dave
+        if "version_id" in cls.people._fields:  # Odoo 19: overtime only on days the employee's version covers
+            cls.people.version_id.write({"date_version": "2020-01-01"})
+
+    def leaves(self):
+        """Dave away one afternoon, in two leaves that touch; a public holiday on the standard schedule the
+        day after."""
+        Leave = self.env["resource.calendar.leaves"]
+        touching = (("Dave's afternoon", "14:00", "16:00"), ("Dave's errand", "16:00", "17:00"))
+        for name, start, stop in touching:
+            Leave.create(
+                {
+                    "name": name,
+                    "resource_id": self.dave.resource_id.id,
+                    "calendar_id": self.standard.id,
+                    "date_from": beijing_utc(f"{self.on()} {start}"),
+                    "date_to": beijing_utc(f"{self.on()} {stop}"),
+                    "time_type": "leave",
+                }
+            )
+        holiday = {
+            "date_from": beijing_utc(f"{self.on(1)} 00:00"),
+            "date_to": beijing_utc(f"{self.on(1)} 23:59"),
+        }
+        # written after the create: hr_holidays' create moves a public holiday from the user's zone
+        Leave.create(
+            {"name": "Holiday", "calendar_id": self.standard.id, "company_id": self.company.id, **holiday}
+        ).write(holiday)
+
+    def windows(self):
+        """Windows as Odoo asks them: days in the zone, a check-in..check-out, a night, a week, UTC days."""
+        day = datetime.datetime.combine(self.day, datetime.time())
+        local = SHANGHAI.localize(day)
+        yield local, local + datetime.timedelta(days=1)
+        yield (
+            SHANGHAI.localize(day.replace(hour=8, minute=57)),
+            SHANGHAI.localize(day.replace(hour=18, minute=4)),
+        )
+        yield (
+            SHANGHAI.localize(day.replace(hour=12, minute=30)),
+            SHANGHAI.localize(day.replace(hour=12, minute=40)),
+        )
+        # within the first of Dave's two leaves that touch: Odoo names only that one
+        yield SHANGHAI.localize(day.replace(hour=15)), SHANGHAI.localize(day.replace(hour=15, minute=30))
+        yield (
+            SHANGHAI.localize(day.replace(hour=22)),
+            SHANGHAI.localize(day.replace(hour=6)) + datetime.timedelta(days=1),
+        )
+        monday = day - datetime.timedelta(days=day.weekday())
+        yield (
+            utc.localize(monday),
+            utc.localize(monday + datetime.timedelta(days=7) - datetime.timedelta(microseconds=1)),
+        )
+        yield utc.localize(day + datetime.timedelta(days=1)), utc.localize(day + datetime.timedelta(days=2))
+        far = day + datetime.timedelta(days=20)  # beyond the first wide window: it grows
+        yield utc.localize(far), utc.localize(far + datetime.timedelta(days=1))
+
+    def test_cut_intervals_equal_odoos(self):
+        self.leaves()
+        batch = CalendarBatch(self.people.resource_id)
+        calls = 0
+        for calendar, resources, (start, stop) in itertools.product(
+            self.standard | self.utc_calendar,
+            [*self.people.resource_id, self.env["resource.resource"]],
+            self.windows(),
+        ):
+            fast = calendar.with_context(**{CALENDAR_BATCH: batch})
+            for lunch in (False, True):
+                with self.subTest(calendar=calendar.name, resource=resources.name, start=start, lunch=lunch):
+                    self.assertEqual(
+                        flat(fast._attendance_intervals_batch(start, stop, resources, lunch=lunch)),
+                        flat(calendar._attendance_intervals_batch(start, stop, resources, lunch=lunch)),
+                    )
+            for tz, domain in (
+                (None, None),
+                (timezone("Europe/Paris"), None),
+                (None, [("company_id", "in", [False, self.company.id])]),
+            ):
+                with self.subTest(
+                    calendar=calendar.name, resource=resources.name, start=start, tz=tz, domain=domain
+                ):
+                    self.assertEqual(
+                        flat(fast._work_intervals_batch(start, stop, resources, domain=domain, tz=tz)),
+                        flat(calendar._work_intervals_batch(start, stop, resources, domain=domain, tz=tz)),
+                    )
+                    self.assertEqual(
+                        flat(fast._leave_intervals_batch(start, stop, resources, domain=domain, tz=tz)),
+                        flat(calendar._leave_intervals_batch(start, stop, resources, domain=domain, tz=tz)),
+                    )
+            calls += 1
+        self.assertEqual(calls, 2 * 5 * 8)
+        self.assertGreaterEqual(len(batch._wide), 4, "the batch answered itself")
+        # the leaves were seen: the batch is not answering empty intervals everywhere
+        window = next(self.windows())
+        dave = self.standard.with_context(**{CALENDAR_BATCH: batch})._leave_intervals_batch(
+            *window, self.dave.resource_id
+        )[self.dave.resource_id.id]
+        self.assertEqual(len(list(dave)), 1)
+
+    def test_import_computes_what_odoo_computes(self):
+        """Imported with the batch and the one-query overlap check, then computed again by Odoo alone."""
+        self.leaves()
+        shifts = {
+            self.alice: ([["09:00", "12:00"], ["13:00", "18:00"]], ["08:41", "12:03", "12:58", "19:35"]),
+            self.bob: ([["14:00", "23:00"]], ["13:20", "23:45"]),
+            self.carol: ([["09:00", "18:00"]], ["09:10", "17:50"]),
+            self.dave: ([["09:00", "18:00"]], ["08:30", "18:30"]),
+        }
+        for days in (-1, 0, 1):  # two days (a weekend day or not: both are counted) and the holiday
+            for employee, (sections, punches) in shifts.items():
+                self.schedule(employee, sections, days)
+                for time in punches:
+                    self.punch(employee, f"{self.on(days)} {time}")
+        self.run_import(self.people, -1, 1)
+        attendances = self.Attendance.search([("employee_id", "in", self.people.ids)], order="id")
+        self.assertEqual(len(attendances), 4 * 3 + 3)  # Alice's two shifts a day
+        fields = ["worked_hours", "overtime_hours", "expected_hours"]
+        imported = attendances.read(fields)
+        overtime = self.overtime_rows()
+        self.assertTrue(overtime, "the punches make overtime")
+        latest = [employee.last_attendance_id for employee in self.people]  # found for all with one query
+        alices = attendances.filtered(lambda a: a.employee_id == self.alice)
+        self.assertEqual(latest[0], alices.sorted("check_in")[-1])
+
+        for field in fields:
+            self.env.add_to_compute(attendances._fields[field], attendances)
+        attendances._update_overtime()  # Odoo alone: no batch in the context
+        self.env.flush_all()
+        attendances.invalidate_recordset(fields)
+        self.assertEqual(attendances.read(fields), imported)
+        self.assertEqual(self.overtime_rows(), overtime)
+        for employee in self.people:
+            employee._compute_last_attendance_id()  # one employee: Odoo's own search
+        self.assertEqual([employee.last_attendance_id for employee in self.people], latest)
+
+    def overtime_rows(self):
+        self.env.flush_all()
+        model = (
+            "hr.attendance.overtime.line"
+            if "hr.attendance.overtime.line" in self.env
+            else "hr.attendance.overtime"
+        )
+        rows = self.env[model].search([("employee_id", "in", self.people.ids)])
+        return sorted((r.employee_id.id, str(r.date), round(r.duration, 4)) for r in rows)
+
+    def test_one_query_overlap_check_refuses_what_odoo_refuses(self):
+        Attendance = importing(self.Attendance).sudo()
+        day = datetime.datetime.combine(self.day, datetime.time(1))
+        hour = datetime.timedelta(hours=1)
+        self.Attendance.create({"employee_id": self.alice.id, "check_in": day, "check_out": day + 4 * hour})
+        self.Attendance.create({"employee_id": self.alice.id, "check_in": day + 10 * hour})  # open
+        for start, stop, refused in (
+            (day - 2 * hour, day, False),  # ends as the other starts
+            (day - hour, day + hour, True),
+            (day + hour, day + 2 * hour, True),  # within
+            (day + 4 * hour, day + 5 * hour, False),
+            (day + 3 * hour, day + 5 * hour, True),
+            (day + 9 * hour, day + 11 * hour, True),  # the open one starts within
+            (day + 11 * hour, day + 12 * hour, False),  # after the open one started: Odoo lets it be
+        ):
+            vals = {"employee_id": self.alice.id, "check_in": start, "check_out": stop}
+            for model, name in ((Attendance, "import"), (self.Attendance, "Odoo")):
+                with self.subTest(start=start, stop=stop, by=name):
+                    try:
+                        with self.env.cr.savepoint():
+                            model.create(vals).unlink()  # gone again: each case meets the same two
+                            self.env.flush_all()
+                        outcome = False
+                    except ValidationError:
+                        outcome = True
+                    self.assertEqual(outcome, refused)
