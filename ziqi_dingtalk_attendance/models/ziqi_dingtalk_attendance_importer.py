@@ -43,7 +43,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         attendances, exceptions = self._known(company, shifts, by_userid)
         on_leave = self._time_off(shifts, by_userid)
         settled_before = fields.Datetime.now() - GAP_SETTLED
-        complete = []
+        complete, new_exceptions = [], []
         for shift in shifts:
             employee = by_userid[shift.userid]
             attendance = attendances.get((employee.id, shift.key))
@@ -58,7 +58,8 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             elif on_leave(employee, shift) and not attendance:
                 counts["on_leave"] += 1  # time off or a public holiday in Odoo: no punch was due
             else:
-                self._gap(company, employee, shift, attendance, exception, counts)
+                self._gap(company, employee, shift, attendance, exception, counts, new_exceptions)
+        self._exceptions().create(new_exceptions)
         created = self._create(company, complete, counts)
         self._resolve(exceptions, created, counts)
 
@@ -178,8 +179,9 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         except ValidationError as error:
             self._conflict(company, attendance.employee_id, shift, error.args[0], counts)
 
-    def _gap(self, company, employee, shift, attendance, exception, counts):
-        """An incomplete shift: its exception is opened or brought up to date. An attendance DingTalk made
+    def _gap(self, company, employee, shift, attendance, exception, counts, new_exceptions):
+        """An incomplete shift: its exception is opened (its values added to ``new_exceptions``, created
+        together) or brought up to date. An attendance DingTalk made
         earlier is removed when DingTalk now says NotSigned (its punch withdrawn); a check point merely
         missing from the answer removes nothing; an attendance HR recorded in Odoo stays."""
         withdrawn = any(record and not record.signed for record in (shift.on, shift.off))
@@ -192,7 +194,10 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             counts["unchanged"] += 1
             return
         vals = self._prepare_exception_vals(company, employee, shift)
-        self._upsert_exception(exception, vals, counts)
+        if exception:
+            self._update_exception(exception, vals, counts)
+        else:
+            new_exceptions.append(self._new_exception_vals(vals, counts))
 
     @staticmethod
     def _prepare_exception_vals(company, employee, shift):
@@ -209,12 +214,12 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             "detail": False,
         }
 
-    def _upsert_exception(self, exception, vals, counts):
-        if not exception:
-            vals.update(check_in=vals["punched_in"], check_out=vals["punched_out"])
-            self._exceptions().create(vals)
-            counts["exceptions"] += 1
-            return
+    @staticmethod
+    def _new_exception_vals(vals, counts):
+        counts["exceptions"] += 1
+        return dict(vals, check_in=vals["punched_in"], check_out=vals["punched_out"])
+
+    def _update_exception(self, exception, vals, counts):
         changed = {
             k: v
             for k, v in vals.items()
@@ -236,7 +241,10 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         existing = self._exceptions().search(
             [("company_id", "=", company.id), ("employee_id", "=", employee.id), ("key", "=", shift.key)]
         )
-        self._upsert_exception(existing, vals, counts)
+        if existing:
+            self._update_exception(existing, vals, counts)
+        else:
+            self._exceptions().create(self._new_exception_vals(vals, counts))
         counts["conflicts"] += 1
 
     def _resolve(self, exceptions, created, counts):
