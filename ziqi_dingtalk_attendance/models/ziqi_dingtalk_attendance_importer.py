@@ -5,6 +5,7 @@ from odoo.addons.ziqi_dingtalk.dingtalk.attendance import AttendanceClient, pair
 from odoo.exceptions import ValidationError
 
 from .hr_attendance import importing
+from .hr_employee import VERSION_BATCH, VersionBatch
 from .resource_calendar import CALENDAR_BATCH, CalendarBatch
 
 # DingTalk records a missing punch only once the punching window has closed: up to 12 hours after the
@@ -29,8 +30,9 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         if not by_userid:
             return
         client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_attendance_tz)
-        # Odoo's calendar work for the attendances created: done once for all these people
-        batch = self.with_context(**{CALENDAR_BATCH: CalendarBatch(employees.sudo().resource_id)})
+        # Odoo's calendar and contract work for the attendances created: done once for all these people
+        calendars, versions = CalendarBatch(employees.sudo().resource_id), VersionBatch(employees)
+        batch = self.with_context(**{CALENDAR_BATCH: calendars, VERSION_BATCH: versions})
         for results in client.iter_results(sorted(by_userid), date_from, date_to):
             shifts = [shift for shift in pair_shifts(results) if shift.userid in by_userid]
             batch._apply(company, shifts, by_userid, counts)

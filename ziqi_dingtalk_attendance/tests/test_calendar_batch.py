@@ -11,6 +11,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from ..models.hr_attendance import importing
+from ..models.hr_employee import VERSION_BATCH, VersionBatch
 from ..models.resource_calendar import CALENDAR_BATCH, CalendarBatch
 from .common import AttendanceCase
 from .common import utc as beijing_utc
@@ -206,6 +207,26 @@ class TestCalendarBatch(AttendanceCase):
         for employee in self.people:
             employee._compute_last_attendance_id()  # one employee: Odoo's own search
         self.assertEqual([employee.last_attendance_id for employee in self.people], latest)
+
+    def test_versions_equal_odoos(self):
+        if "hr.version" not in self.env:
+            self.skipTest("Odoo 18 has no contract versions")
+        days = [self.day + datetime.timedelta(days=n) for n in range(-60, 61)]
+        self.alice.version_id.write({"contract_date_start": days[30], "contract_date_end": days[59]})
+        self.bob.version_id.write({"contract_date_start": days[62], "contract_date_end": False})
+        batch = VersionBatch(self.people)
+        found = 0
+        for employee in self.people.sudo():
+            for start, stop in ((0, 29), (0, 30), (59, 60), (60, 61), (61, 62), (63, 64), (0, 120), (30, 30)):
+                with self.subTest(employee=employee.name, start=start, stop=stop):
+                    fast = employee.with_context(**{VERSION_BATCH: batch})
+                    period = days[start], days[stop]
+                    versions = fast._get_versions_with_contract_overlap_with_period(*period)
+                    odoos = employee._get_versions_with_contract_overlap_with_period(*period)
+                    self.assertEqual(versions, odoos)
+                    found += len(versions)
+        self.assertEqual(found, 4 + 3)  # the contracts were seen: in 4 of the periods for Alice, 3 for Bob
+        self.assertEqual(len(batch._versions), 1, "the batch answered from its one search")
 
     def overtime_rows(self):
         self.env.flush_all()
