@@ -182,10 +182,10 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             self._conflict(company, attendance.employee_id, shift, error.args[0], counts)
 
     def _gap(self, company, employee, shift, attendance, exception, counts, new_exceptions):
-        """An incomplete shift: its exception is opened (its values added to ``new_exceptions``, created
-        together) or brought up to date. An attendance DingTalk made
-        earlier is removed when DingTalk now says NotSigned (its punch withdrawn); a check point merely
-        missing from the answer removes nothing; an attendance HR recorded in Odoo stays."""
+        """An incomplete shift: its exception is brought up to date, or opened (its values added to
+        ``new_exceptions``, created together with the answer's others). An attendance DingTalk made earlier
+        is removed when DingTalk now says NotSigned (its punch withdrawn); a check point merely missing
+        from the answer removes nothing; an attendance HR recorded in Odoo stays."""
         withdrawn = any(record and not record.signed for record in (shift.on, shift.off))
         if attendance and attendance.dingtalk_check_in and withdrawn:
             attendance.unlink()
