@@ -7,6 +7,7 @@ import itertools
 
 from pytz import timezone, utc
 
+from odoo.addons.ziqi_dingtalk.compat import ODOO_19
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
@@ -17,6 +18,7 @@ from .common import AttendanceCase
 from .common import utc as beijing_utc
 
 SHANGHAI = timezone("Asia/Shanghai")
+DAY = datetime.timedelta(days=1)
 
 
 def flat(intervals_by_id):
@@ -189,14 +191,64 @@ class TestCalendarBatch(AttendanceCase):
         self.run_import(self.people, -1, 1)
         attendances = self.Attendance.search([("employee_id", "in", self.people.ids)], order="id")
         self.assertEqual(len(attendances), 4 * 3 + 3)  # Alice's two shifts a day
-        fields = ["worked_hours", "overtime_hours", "expected_hours"]
-        imported = attendances.read(fields)
-        overtime = self.overtime_rows()
-        self.assertTrue(overtime, "the punches make overtime")
+        self.assertTrue(self.overtime_rows(), "the punches make overtime")
         latest = [employee.last_attendance_id for employee in self.people]  # found for all with one query
         alices = attendances.filtered(lambda a: a.employee_id == self.alice)
         self.assertEqual(latest[0], alices.sorted("check_in")[-1])
+        self.assert_odoo_computes_the_same(attendances)
+        for employee in self.people:
+            employee._compute_last_attendance_id()  # one employee: Odoo's own search
+        self.assertEqual([employee.last_attendance_id for employee in self.people], latest)
 
+    def test_import_onto_counted_days_computes_what_odoo_computes(self):
+        """Attendances HR recorded before the import already made overtime: the import's attendances of
+        those days change it (Alice), end it (Dave: a day now exactly as planned), or make none (Carol,
+        fully flexible), as Odoo does; with a company threshold."""
+        self.company.overtime_company_threshold = 15
+        self.carol.resource_calendar_id = False
+        # a working day of the standard schedule (08:00-12:00, 13:00-17:00)
+        day = next(n for n in range(0, -7, -1) if self.standard._works_on_date(self.day + DAY * n))
+        recorded = {
+            self.alice: ("19:40", "21:00"),
+            self.carol: ("07:00", "08:00"),
+            self.dave: ("08:00", "12:00"),
+        }
+        for employee, (start, stop) in recorded.items():
+            self.Attendance.create(
+                {
+                    "employee_id": employee.id,
+                    "check_in": beijing_utc(f"{self.on(day)} {start}"),
+                    "check_out": beijing_utc(f"{self.on(day)} {stop}"),
+                }
+            )
+        before = {employee: duration for employee, _, duration in self.overtime_rows()}
+        if not ODOO_19:  # Odoo 18 keeps one overtime record per day, negative ones too
+            self.assertIn(self.dave.id, before)
+            self.assertNotIn(self.carol.id, before)
+        shifts = {
+            self.alice: ([["09:00", "12:00"], ["13:00", "18:00"]], ["08:41", "12:03", "12:58", "19:35"]),
+            self.carol: ([["09:00", "18:00"]], ["08:30", "18:30"]),
+            self.dave: ([["13:00", "17:00"]], ["13:00", "17:00"]),
+        }
+        for employee, (sections, punches) in shifts.items():
+            self.schedule(employee, sections, day)
+            for time in punches:
+                self.punch(employee, f"{self.on(day)} {time}")
+        self.run_import(self.people, day, day)
+        attendances = self.Attendance.search([("employee_id", "in", self.people.ids)], order="id")
+        self.assertEqual(len(attendances), 3 + 4)
+        after = {employee: duration for employee, _, duration in self.overtime_rows()}
+        if not ODOO_19:
+            self.assertNotEqual(after[self.alice.id], before[self.alice.id])
+            self.assertNotIn(self.dave.id, after, "a day as planned has no overtime")
+            self.assertNotIn(self.carol.id, after)
+        self.assert_odoo_computes_the_same(attendances)
+
+    def assert_odoo_computes_the_same(self, attendances):
+        """The attendances' hours and overtime, computed again by Odoo alone, are what the import made."""
+        fields = ["worked_hours", "overtime_hours", "expected_hours", "validated_overtime_hours"]
+        imported = attendances.read(fields)
+        overtime = self.overtime_rows()
         for field in fields:
             self.env.add_to_compute(attendances._fields[field], attendances)
         attendances._update_overtime()  # Odoo alone: no batch in the context
@@ -204,9 +256,6 @@ class TestCalendarBatch(AttendanceCase):
         attendances.invalidate_recordset(fields)
         self.assertEqual(attendances.read(fields), imported)
         self.assertEqual(self.overtime_rows(), overtime)
-        for employee in self.people:
-            employee._compute_last_attendance_id()  # one employee: Odoo's own search
-        self.assertEqual([employee.last_attendance_id for employee in self.people], latest)
 
     def test_versions_equal_odoos(self):
         if "hr.version" not in self.env:
