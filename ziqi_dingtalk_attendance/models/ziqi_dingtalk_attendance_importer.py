@@ -1,3 +1,4 @@
+import contextlib
 import datetime
 
 from odoo import fields, models
@@ -147,7 +148,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         created = {}
         for (employee, shift), vals in zip(complete, vals_list, strict=True):
             try:
-                with self.env.cr.savepoint():
+                with self._savepoint():
                     created[(employee.id, shift.key)] = Attendance.create(vals)
                 counts["created"] += 1
             except ValidationError as error:
@@ -157,10 +158,19 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
     def _create_all(self, Attendance, vals_list):
         """The attendances of ``vals_list``, or None when Odoo refuses one of them (nothing is created)."""
         try:
-            with self.env.cr.savepoint():
+            with self._savepoint():
                 return Attendance.create(vals_list)
         except ValidationError:
             return None
+
+    @contextlib.contextmanager
+    def _savepoint(self):
+        """A savepoint whose changes are flushed in the import's context before it ends: the fields Odoo
+        computes for them (worked hours, overtime) use the calendar and version batches; the savepoint's
+        own flush would compute them in a context without."""
+        with self.env.cr.savepoint():
+            yield
+            self.env.flush_all()
 
     def _update(self, company, attendance, shift, counts):
         """DingTalk's times changed since the last import (a correction, an admin's change): they replace
@@ -175,7 +185,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
             "dingtalk_check_out": shift.check_out,
         }
         try:
-            with self.env.cr.savepoint():
+            with self._savepoint():
                 attendance.write(vals)
             counts["updated"] += 1
         except ValidationError as error:
