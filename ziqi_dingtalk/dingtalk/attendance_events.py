@@ -16,6 +16,8 @@ import datetime
 import json
 import zoneinfo
 
+from .events import json_object
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # §1 ASSUMPTION: the organisation's zone unless configured
 SCHEDULE_MAX_DAYS = 31  # §4: a schedule change re-imports at most this many days
 _LIST_KEYS = ("dataList", "DataList")
@@ -42,20 +44,10 @@ def _ms(value):
         return None
 
 
-def _object(value):
-    """A dict from a dict or JSON object text; {} for anything else."""
-    if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _body(data):
     """The event's fields: a nested ``data`` object merged under the top level (top-level keys win)."""
-    data = _object(data)
-    nested = _object(data.get("data"))
+    data = json_object(data)
+    nested = json_object(data.get("data"))
     return {**nested, **{key: value for key, value in data.items() if key != "data"}}
 
 

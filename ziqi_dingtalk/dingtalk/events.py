@@ -128,7 +128,8 @@ _FAILED_NESTED = ("roleLabelChange", "bpmsCallBackData", "callbackData")
 _TIME_KEYS = ("event_time", "EventTime", "TimeStamp", "timeStamp")
 
 
-def _nested(value):
+def json_object(value):
+    """A dict from a dict or JSON object text; {} for anything else (events nest objects either way)."""
     if isinstance(value, str | bytes):
         try:
             value = json.loads(value)
@@ -145,10 +146,10 @@ def parse_failed_event(entry):
     kind = entry.get("call_back_tag")
     if not kind or not isinstance(kind, str):
         raise EventError("failed-push entry has no call_back_tag")
-    body = _nested(entry.get(kind))
+    body = json_object(entry.get(kind))
     data = {}
     for key in _FAILED_NESTED:
-        data.update(_nested(body.get(key)))
+        data.update(json_object(body.get(key)))
     data.update({key: value for key, value in body.items() if key not in _FAILED_NESTED})
     return Event(
         type=kind,
