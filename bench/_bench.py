@@ -84,3 +84,18 @@ def fresh_database(db):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def point_company_at_sandbox(env, url, args):
+    """Point ``env``'s company at the sandbox at ``url`` with the ``--app-key/--app-secret`` app; its id."""
+    company = env.company
+    company.write(
+        {
+            "dingtalk_app_key": args.app_key,
+            "dingtalk_app_secret": args.app_secret,
+            "dingtalk_oapi_url": url,
+            "dingtalk_api_url": url,
+            "dingtalk_login_url": url,
+        }
+    )
+    return company.id

@@ -28,7 +28,7 @@ import sys
 import time
 import urllib.request
 
-from _bench import NO_DEMO, ODOO_SRC, odoo_args, odoo_bin, start_sandbox
+from _bench import NO_DEMO, ODOO_SRC, odoo_args, odoo_bin, point_company_at_sandbox, start_sandbox
 
 sys.path.insert(0, str(ODOO_SRC))
 
@@ -314,17 +314,7 @@ def main():
             env = api.Environment(cr, SUPERUSER_ID, {})
             if keep:
                 forget_imports(cr)
-            company = env.company
-            company.write(
-                {
-                    "dingtalk_app_key": args.app_key,
-                    "dingtalk_app_secret": args.app_secret,
-                    "dingtalk_oapi_url": url,
-                    "dingtalk_api_url": url,
-                    "dingtalk_login_url": url,
-                }
-            )
-            company_id = company.id
+            company_id = point_company_at_sandbox(env, url, args)
         sync_s, sync_state = (None, "kept") if keep else sync_directory(registry, company_id)
         with registry.cursor() as cr:
             cr.execute(

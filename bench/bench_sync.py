@@ -13,7 +13,7 @@ import resource
 import sys
 import time
 
-from _bench import ODOO_SRC, fresh_database, odoo_args, start_sandbox
+from _bench import ODOO_SRC, fresh_database, odoo_args, point_company_at_sandbox, start_sandbox
 
 sys.path.insert(0, str(ODOO_SRC))
 
@@ -140,17 +140,7 @@ def main():
         registry = odoo.modules.registry.Registry(args.db)
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            company = env.company
-            company.write(
-                {
-                    "dingtalk_app_key": args.app_key,
-                    "dingtalk_app_secret": args.app_secret,
-                    "dingtalk_oapi_url": url,
-                    "dingtalk_api_url": url,
-                    "dingtalk_login_url": url,
-                }
-            )
-            company_id = company.id
+            company_id = point_company_at_sandbox(env, url, args)
         samples_first, samples_second, steps_first = [], [], []
         first_s, first = run_sync(registry, company_id, samples_first, steps_first)
         peak_sync = rss_mb()
