@@ -3,7 +3,7 @@ from odoo.addons.ziqi_dingtalk.compat import ODOO_19, constraint
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import format_datetime
 
-from .overtime_batch import update_overtime
+from .overtime_batch import only_known_overrides, update_overtime
 
 # fields only the DingTalk import writes (the binding and what DingTalk said last)
 BINDING_FIELDS = ("dingtalk_key", "dingtalk_work_date", "dingtalk_check_in", "dingtalk_check_out")
@@ -82,8 +82,15 @@ class HrAttendance(models.Model):
     def _update_overtime(self, *args, **kwargs):
         """Odoo 18 searches each employee's attendances and overtime of the days concerned, two searches per
         employee; for the attendances the import creates (called without arguments) the same is done with
-        two searches for the batch (overtime_batch). Odoo 19 already searches once per batch."""
-        if ODOO_19 or args or kwargs or self.env.context.get(IMPORT) is not _IMPORT_TOKEN:
+        two searches for the batch (overtime_batch), unless another addon overrides the method too. Odoo 19
+        already searches once per batch."""
+        if (
+            ODOO_19
+            or args
+            or kwargs
+            or self.env.context.get(IMPORT) is not _IMPORT_TOKEN
+            or not only_known_overrides(type(self))
+        ):
             return super()._update_overtime(*args, **kwargs)
         return update_overtime(self)
 

@@ -8,6 +8,19 @@ import pytz
 from odoo.tools import float_compare, float_is_zero
 
 DAY = timedelta(hours=24)
+# the addons whose _update_overtime this module knows: Odoo's rule, and this module's dispatch to it
+KNOWN_OWNERS = frozenset({"hr_attendance", "ziqi_dingtalk_attendance"})
+
+
+def only_known_overrides(model_class, method="_update_overtime"):
+    """Whether every class of ``model_class`` (a registry class) defining ``method`` comes from one of the
+    KNOWN_OWNERS: when another addon overrides it, that override must run, so the batch goes to Odoo."""
+    owners = {
+        cls.__module__.split(".")[2] if cls.__module__.startswith("odoo.addons.") else cls.__module__
+        for cls in model_class.__mro__
+        if method in vars(cls)
+    }
+    return owners <= KNOWN_OWNERS
 
 
 def update_overtime(attendances):

@@ -13,6 +13,7 @@ from odoo.tests import tagged
 
 from ..models.hr_attendance import importing
 from ..models.hr_employee import VERSION_BATCH, VersionBatch
+from ..models.overtime_batch import only_known_overrides
 from ..models.resource_calendar import CALENDAR_BATCH, CalendarBatch
 from .common import AttendanceCase
 from .common import utc as beijing_utc
@@ -243,6 +244,24 @@ class TestCalendarBatch(AttendanceCase):
             self.assertNotIn(self.dave.id, after, "a day as planned has no overtime")
             self.assertNotIn(self.carol.id, after)
         self.assert_odoo_computes_the_same(attendances)
+
+    def test_overtime_batch_leaves_other_overrides_to_odoo(self):
+        """Odoo 18's overtime is batched only while hr_attendance's method (and this module's) are the only
+        ones: another addon's override of it must run."""
+        self.assertTrue(only_known_overrides(type(self.Attendance)))
+        module = "odoo.addons.{}.models.hr_attendance"
+        odoos = type("Odoos", (), {"_update_overtime": None, "__module__": module.format("hr_attendance")})
+        ours = type(
+            "Ours",
+            (odoos,),
+            {"_update_overtime": None, "__module__": module.format("ziqi_dingtalk_attendance")},
+        )
+        self.assertTrue(only_known_overrides(ours))
+        other = type(
+            "Other", (ours,), {"_update_overtime": None, "__module__": module.format("hr_overtime_x")}
+        )
+        self.assertFalse(only_known_overrides(other))
+        self.assertTrue(only_known_overrides(type("Plain", (ours,), {"__module__": module.format("x")})))
 
     def assert_odoo_computes_the_same(self, attendances):
         """The attendances' hours and overtime, computed again by Odoo alone, are what the import made."""
