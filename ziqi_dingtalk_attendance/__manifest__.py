@@ -3,7 +3,7 @@
     "summary": "DingTalk punches (考勤打卡) become Odoo attendances, one per shift; missing punches become "
     "exceptions HR resolves",
     # no series: Odoo prefixes its own (18.0.1.0.0, 19.0.1.0.0), so one manifest installs on both
-    "version": "1.0.0",  # pylint: disable=manifest-version-format
+    "version": "1.1.0",  # pylint: disable=manifest-version-format
     "category": "Human Resources/Attendances",
     "author": "ziqi",
     "website": "https://github.com/ziqi/ziqi_dingtalk",

@@ -3,6 +3,7 @@ import logging
 import re
 
 from odoo import api, fields, models
+from odoo.addons.base.models.res_partner import _tz_get
 from odoo.exceptions import UserError, ValidationError
 
 from ..dingtalk import client as dt_client
@@ -116,6 +117,14 @@ class ResCompany(models.Model):
         "Alert Period (min)",
         default=60,
         help="The same kind of failure is alerted at most once in this many minutes (0: every time).",
+    )
+    dingtalk_timezone = fields.Selection(
+        _tz_get,
+        "DingTalk time zone",
+        default="Asia/Shanghai",
+        required=True,
+        help="The DingTalk organisation's time zone: its work days start at its midnight, and the dates of "
+        "its leave are in it.",
     )
     dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
     dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)

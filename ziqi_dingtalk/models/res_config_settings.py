@@ -29,6 +29,7 @@ class ResConfigSettings(models.TransientModel):
     dingtalk_redirect_url = fields.Char("Sign-in Redirect URL", compute="_compute_dingtalk_urls")
     dingtalk_home_url = fields.Char("Workbench Home Page URL", compute="_compute_dingtalk_urls")
     dingtalk_alert_period = fields.Integer(related="company_id.dingtalk_alert_period", readonly=False)
+    dingtalk_timezone = fields.Selection(related="company_id.dingtalk_timezone", readonly=False)
     dingtalk_last_sync = fields.Datetime("Last Successful Sync", compute="_compute_dingtalk_status")
     dingtalk_events_24h = fields.Integer("Events in the Last 24 h", compute="_compute_dingtalk_status")
     dingtalk_failures = fields.Integer("Failures Waiting", compute="_compute_dingtalk_status")

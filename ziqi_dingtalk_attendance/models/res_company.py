@@ -1,18 +1,10 @@
 from odoo import api, fields, models
-from odoo.addons.base.models.res_partner import _tz_get
 from odoo.exceptions import ValidationError
 
 
 class ResCompany(models.Model):
     _inherit = "res.company"
 
-    dingtalk_attendance_tz = fields.Selection(
-        _tz_get,
-        "DingTalk attendance time zone",
-        default="Asia/Shanghai",
-        required=True,
-        help="The time zone of the DingTalk organisation's work days (a work day starts at its midnight).",
-    )
     dingtalk_attendance_reread_days = fields.Integer(
         "Days read again",
         default=3,

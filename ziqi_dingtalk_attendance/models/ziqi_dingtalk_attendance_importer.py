@@ -30,7 +30,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         by_userid = {e.dingtalk_userid: e for e in employees.sudo() if e.dingtalk_userid}
         if not by_userid:
             return
-        client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_attendance_tz)
+        client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_timezone)
         # Odoo's calendar and contract work for the attendances created: done once for all these people
         calendars, versions = CalendarBatch(employees.sudo().resource_id), VersionBatch(employees)
         batch = self.with_context(**{CALENDAR_BATCH: calendars, VERSION_BATCH: versions})

@@ -167,7 +167,7 @@ class ZiqiDingtalkAttendanceRun(models.Model):
         """Yesterday, and the days before it that DingTalk may still correct (补卡 arrive late): queued for
         the import cron, which runs at once."""
         for company in self.env["res.company"]._dingtalk_configured_companies():
-            yesterday = fields.Date.context_today(self.with_context(tz=company.dingtalk_attendance_tz))
+            yesterday = fields.Date.context_today(self.with_context(tz=company.dingtalk_timezone))
             yesterday -= datetime.timedelta(days=1)
             reread = min(max(1, company.dingtalk_attendance_reread_days), MAX_REREAD)
             self._queue(company, yesterday - datetime.timedelta(days=reread), yesterday, "nightly")

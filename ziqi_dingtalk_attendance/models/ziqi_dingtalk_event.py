@@ -13,12 +13,12 @@ class ZiqiDingtalkEvent(models.Model):
 
     def _handle_attendance_check_record(self, client, report):
         return self._import_attendance_days(
-            check_record_days(self.data or {}, self.company_id.dingtalk_attendance_tz)
+            check_record_days(self.data or {}, self.company_id.dingtalk_timezone)
         )
 
     def _handle_attendance_schedule_change(self, client, report):
         return self._import_attendance_days(
-            schedule_change_days(self.data or {}, self.company_id.dingtalk_attendance_tz)
+            schedule_change_days(self.data or {}, self.company_id.dingtalk_timezone)
         )
 
     def _import_attendance_days(self, days):

@@ -1,1 +1,1 @@
-from . import test_calendar_batch, test_import, test_security
+from . import test_calendar_batch, test_import, test_migration, test_security

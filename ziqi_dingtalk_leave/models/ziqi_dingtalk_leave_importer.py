@@ -20,7 +20,6 @@ WINDOW_BEFORE = datetime.timedelta(days=30)  # the leave window: today − 30 �
 WINDOW_AFTER = datetime.timedelta(days=90)
 # the fields of a time off that say when and how long, as DingTalk counts them
 DINGTALK_COUNTS = ("date_from", "date_to", "number_of_days", "number_of_hours")
-TIMEZONE = "Asia/Shanghai"  # DingTalk's organisation time zone (protocol §1)
 # Odoo's own quiet path for time off it makes itself (hr.leave._split_leaves and the like): no tracking,
 # no followers, activities or mail to the employee
 QUIET = {
@@ -85,7 +84,7 @@ class ZiqiDingtalkLeaveImporter(models.AbstractModel):
         userids = [u for u in dict.fromkeys(userids or ()) if u]
         if not userids:
             return report
-        client = AttendanceClient(company._dingtalk_client(), timezone=TIMEZONE)
+        client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_timezone)
         listed = list(client.iter_leave_status(userids, start, end))
         Row = self.env["ziqi.dingtalk.leave"].sudo()
         rows = Row.search(
@@ -232,7 +231,7 @@ class ZiqiDingtalkLeaveImporter(models.AbstractModel):
     def _prepare_time_off_vals(self, row, leave_type):
         """The validated hr.leave of a row, with DingTalk's start, end and duration: the duration Odoo
         stores is DingTalk's, even where Odoo's calendar would count differently."""
-        tz = pytz.timezone(TIMEZONE)
+        tz = pytz.timezone(row.company_id.dingtalk_timezone)
         local_start = pytz.utc.localize(row.start).astimezone(tz)
         local_end = pytz.utc.localize(row.end).astimezone(tz)
         hours_per_day = (

@@ -1,6 +1,8 @@
 """The import of the leave approved in DingTalk (the sandbox) into Odoo time off, through the cron's
 service, the events of the inbox and the type mapping."""
 
+import datetime
+
 from odoo import Command
 from odoo.addons.ziqi_dingtalk.compat import USER_GROUPS
 from odoo.exceptions import AccessError, UserError
@@ -73,6 +75,20 @@ class TestLeaveImport(LeaveCase):
         self.assertFalse(
             self.env["mail.mail"].search([("model", "=", "hr.leave"), ("res_id", "=", leave.id)]),
             "the employee gets no mail",
+        )
+
+    def test_dates_are_counted_in_the_organisations_time_zone(self):
+        """The leave's days are its DingTalk days in the company's DingTalk time zone (Settings): a leave
+        from 06:00 to 18:00 in Beijing starts the day before in London."""
+        employee = self.people[13]
+        self.company.sudo().dingtalk_timezone = "Europe/London"
+        self.approve(employee, ANNUAL, (5, "06:00"), (5, "18:00"), 1)
+        self.sync(employee)
+        leave = self.rows(employee).leave_id
+        self.assertEqual((leave.date_from, leave.date_to), (self.utc(5, "06:00"), self.utc(5, "18:00")))
+        day = self.today + datetime.timedelta(days=5)
+        self.assertEqual(
+            (leave.request_date_from, leave.request_date_to), (day - datetime.timedelta(days=1), day)
         )
 
     def test_hour_leave_counts_dingtalk_hours(self):
