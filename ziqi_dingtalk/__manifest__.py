@@ -2,7 +2,7 @@
     "name": "DingTalk Integration (钉钉集成)",
     "summary": "Join a company's DingTalk to Odoo: directory sync, events, sign-in, alerts",
     # no series: Odoo prefixes its own (18.0.1.3.0, 19.0.1.3.0), so one manifest installs on both
-    "version": "1.4.0",  # pylint: disable=manifest-version-format
+    "version": "1.5.0",  # pylint: disable=manifest-version-format
     "category": "Human Resources",
     "author": "ziqi",
     "website": "https://github.com/ziqi/ziqi_dingtalk",

@@ -237,9 +237,9 @@ class HrEmployee(models.Model):
 
 
 def _local_date(epoch_ms, company):
-    """DingTalk's hired_date (ms since the epoch) as the calendar day in the company's timezone."""
+    """DingTalk's hired_date (ms since the epoch) as the calendar day in the company's DingTalk time zone."""
     if not epoch_ms:
         return False
-    tz = pytz.timezone(company.resource_calendar_id.tz or DEFAULT_TZ)
+    tz = pytz.timezone(company.dingtalk_timezone or DEFAULT_TZ)
     moment = datetime.datetime.fromtimestamp(int(epoch_ms) / 1000, tz=datetime.UTC)
     return moment.astimezone(tz).date()

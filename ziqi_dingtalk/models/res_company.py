@@ -123,8 +123,8 @@ class ResCompany(models.Model):
         "DingTalk time zone",
         default="Asia/Shanghai",
         required=True,
-        help="The DingTalk organisation's time zone: its work days start at its midnight, and the dates of "
-        "its leave are in it.",
+        help="The DingTalk organisation's time zone: hire dates, work days (from its midnight) and leave "
+        "dates are counted in it.",
     )
     dingtalk_oapi_url = fields.Char("DingTalk oapi URL", default=DEFAULT_OAPI_URL, required=True)
     dingtalk_api_url = fields.Char("DingTalk API URL", default=DEFAULT_API_URL, required=True)
