@@ -167,7 +167,9 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
     def _savepoint(self):
         """A savepoint whose changes are flushed in the import's context before it ends: the fields Odoo
         computes for them (worked hours, overtime) use the calendar and version batches; the savepoint's
-        own flush would compute them in a context without."""
+        own flushes (as it opens and as it ends) would compute them, and what is pending before it, in a
+        context without."""
+        self.env.flush_all()
         with self.env.cr.savepoint():
             yield
             self.env.flush_all()
