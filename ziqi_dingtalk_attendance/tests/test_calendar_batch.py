@@ -4,6 +4,7 @@ overtime Odoo computes for them without it."""
 
 import datetime
 import itertools
+from unittest.mock import patch
 
 from pytz import timezone, utc
 
@@ -11,6 +12,7 @@ from odoo.addons.ziqi_dingtalk.compat import ODOO_19
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from ..models import hr_attendance as attendance_model
 from ..models.hr_attendance import importing
 from ..models.hr_employee import VERSION_BATCH, VersionBatch
 from ..models.overtime_batch import only_known_overrides
@@ -20,6 +22,7 @@ from .common import utc as beijing_utc
 
 SHANGHAI = timezone("Asia/Shanghai")
 DAY = datetime.timedelta(days=1)
+SHANGHAI_OFFSET = datetime.timedelta(hours=8)
 
 
 def flat(intervals_by_id):
@@ -196,7 +199,7 @@ class TestCalendarBatch(AttendanceCase):
         latest = [employee.last_attendance_id for employee in self.people]  # found for all with one query
         alices = attendances.filtered(lambda a: a.employee_id == self.alice)
         self.assertEqual(latest[0], alices.sorted("check_in")[-1])
-        self.assert_odoo_computes_the_same(attendances)
+        self.assert_odoo_computes_the_same(attendances, created=True)
         for employee in self.people:
             employee._compute_last_attendance_id()  # one employee: Odoo's own search
         self.assertEqual([employee.last_attendance_id for employee in self.people], latest)
@@ -204,11 +207,11 @@ class TestCalendarBatch(AttendanceCase):
     def test_import_onto_counted_days_computes_what_odoo_computes(self):
         """Attendances HR recorded before the import already made overtime: the import's attendances of
         those days change it (Alice), end it (Dave: a day now exactly as planned), or make none (Carol,
-        fully flexible), as Odoo does; with a company threshold."""
+        fully flexible; Bob, 10 minutes late out, within the company's 15-minute threshold), as Odoo
+        does. On Odoo 18 the import computed it with its batch."""
         self.company.overtime_company_threshold = 15
         self.carol.resource_calendar_id = False
-        # a working day of the standard schedule (08:00-12:00, 13:00-17:00)
-        day = next(n for n in range(0, -7, -1) if self.standard._works_on_date(self.day + DAY * n))
+        day = self.working_day()
         recorded = {
             self.alice: ("19:40", "21:00"),
             self.carol: ("07:00", "08:00"),
@@ -230,19 +233,24 @@ class TestCalendarBatch(AttendanceCase):
             self.alice: ([["09:00", "12:00"], ["13:00", "18:00"]], ["08:41", "12:03", "12:58", "19:35"]),
             self.carol: ([["09:00", "18:00"]], ["08:30", "18:30"]),
             self.dave: ([["13:00", "17:00"]], ["13:00", "17:00"]),
+            self.bob: ([["14:00", "23:00"]], ["14:00", "23:10"]),  # his UTC schedule: 06:00-15:00
         }
         for employee, (sections, punches) in shifts.items():
             self.schedule(employee, sections, day)
             for time in punches:
                 self.punch(employee, f"{self.on(day)} {time}")
-        self.run_import(self.people, day, day)
+        batch = attendance_model.update_overtime
+        with patch.object(attendance_model, "update_overtime", wraps=batch) as batched:
+            self.run_import(self.people, day, day)
+        self.assertEqual(batched.called, not ODOO_19, "Odoo 18's overtime is the batch's")
         attendances = self.Attendance.search([("employee_id", "in", self.people.ids)], order="id")
-        self.assertEqual(len(attendances), 3 + 4)
+        self.assertEqual(len(attendances), 3 + 5)
         after = {employee: duration for employee, _, duration in self.overtime_rows()}
         if not ODOO_19:
             self.assertNotEqual(after[self.alice.id], before[self.alice.id])
             self.assertNotIn(self.dave.id, after, "a day as planned has no overtime")
             self.assertNotIn(self.carol.id, after)
+            self.assertNotIn(self.bob.id, after, "10 minutes late out are within the threshold")
         self.assert_odoo_computes_the_same(attendances)
 
     def test_overtime_batch_leaves_other_overrides_to_odoo(self):
@@ -263,18 +271,35 @@ class TestCalendarBatch(AttendanceCase):
         self.assertFalse(only_known_overrides(other))
         self.assertTrue(only_known_overrides(type("Plain", (ours,), {"__module__": module.format("x")})))
 
-    def assert_odoo_computes_the_same(self, attendances):
-        """The attendances' hours and overtime, computed again by Odoo alone, are what the import made."""
+    def working_day(self):
+        """The offset of a day of the test's days on which the standard schedule (08:00-12:00,
+        13:00-17:00) has its full working time: a weekday, and no public holiday (demo data has some)."""
+        holidays = self.env["resource.calendar.leaves"].search([("resource_id", "=", False)])
+        for offset in range(0, -7, -1):
+            start = datetime.datetime.combine(self.day + DAY * offset, datetime.time()) - SHANGHAI_OFFSET
+            free = not holidays.filtered(lambda h, s=start: h.date_from < s + DAY and h.date_to > s)
+            if free and self.standard._works_on_date(self.day + DAY * offset):
+                return offset
+        raise AssertionError("no working day among the test's days")
+
+    def assert_odoo_computes_the_same(self, attendances, created=False):
+        """The attendances' hours and overtime, computed again by Odoo alone, are what the import made.
+        ``created``: no overtime existed before the import, so Odoo creates its records again (their real
+        duration compared too: Odoo's update of an existing record overwrites it)."""
         fields = ["worked_hours", "overtime_hours", "expected_hours", "validated_overtime_hours"]
         imported = attendances.read(fields)
-        overtime = self.overtime_rows()
+        overtime = self.overtime_rows(real=created)
+        if created and not ODOO_19:  # Odoo 19 removes and creates its overtime lines itself
+            self.env["hr.attendance.overtime"].search(
+                [("employee_id", "in", self.people.ids), ("adjustment", "=", False)]
+            ).unlink()
         for field in fields:
             self.env.add_to_compute(attendances._fields[field], attendances)
         attendances._update_overtime()  # Odoo alone: no batch in the context
         self.env.flush_all()
         attendances.invalidate_recordset(fields)
         self.assertEqual(attendances.read(fields), imported)
-        self.assertEqual(self.overtime_rows(), overtime)
+        self.assertEqual(self.overtime_rows(real=created), overtime)
 
     def test_versions_equal_odoos(self):
         if "hr.version" not in self.env:
@@ -296,7 +321,8 @@ class TestCalendarBatch(AttendanceCase):
         self.assertEqual(found, 4 + 3)  # the contracts were seen: in 4 of the periods for Alice, 3 for Bob
         self.assertEqual(len(batch._versions), 1, "the batch answered from its one search")
 
-    def overtime_rows(self):
+    def overtime_rows(self, real=False):
+        """(employee id, date, duration[, real duration]) of the people's overtime, sorted."""
         self.env.flush_all()
         model = (
             "hr.attendance.overtime.line"
@@ -304,7 +330,16 @@ class TestCalendarBatch(AttendanceCase):
             else "hr.attendance.overtime"
         )
         rows = self.env[model].search([("employee_id", "in", self.people.ids)])
-        return sorted((r.employee_id.id, str(r.date), round(r.duration, 4)) for r in rows)
+        real = real and "duration_real" in rows._fields
+        return sorted(
+            (
+                r.employee_id.id,
+                str(r.date),
+                round(r.duration, 4),
+                *([round(r.duration_real, 4)] if real else []),
+            )
+            for r in rows
+        )
 
     def test_one_query_overlap_check_refuses_what_odoo_refuses(self):
         Attendance = importing(self.Attendance).sudo()
