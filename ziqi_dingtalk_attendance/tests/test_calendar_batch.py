@@ -208,16 +208,20 @@ class TestCalendarBatch(AttendanceCase):
         """Attendances HR recorded before the import already made overtime: the import's attendances of
         those days change it (Alice), end it (Dave: a day now exactly as planned), or make none (Carol,
         fully flexible; Bob, 10 minutes late out, within the company's 15-minute threshold), as Odoo
-        does. On Odoo 18 the import computed it with its batch."""
+        does; Alice's 10 minutes before work stay within the threshold too. On Odoo 18 the import
+        computed it with its batch."""
         self.company.overtime_company_threshold = 15
         self.carol.resource_calendar_id = False
+        for employee in self.alice | self.dave:  # their working hours in Beijing time (Bob's are UTC)
+            employee.resource_id.tz = "Asia/Shanghai"
         day = self.working_day()
-        recorded = {
-            self.alice: ("19:40", "21:00"),
-            self.carol: ("07:00", "08:00"),
-            self.dave: ("08:00", "12:00"),
-        }
-        for employee, (start, stop) in recorded.items():
+        recorded = [
+            (self.alice, "07:00", "07:10"),  # 10 minutes before work: within the threshold, not counted
+            (self.alice, "19:40", "21:00"),
+            (self.carol, "07:00", "08:00"),
+            (self.dave, "08:00", "12:00"),
+        ]
+        for employee, start, stop in recorded:
             self.Attendance.create(
                 {
                     "employee_id": employee.id,
@@ -244,7 +248,7 @@ class TestCalendarBatch(AttendanceCase):
             self.run_import(self.people, day, day)
         self.assertEqual(batched.called, not ODOO_19, "Odoo 18's overtime is the batch's")
         attendances = self.Attendance.search([("employee_id", "in", self.people.ids)], order="id")
-        self.assertEqual(len(attendances), 3 + 5)
+        self.assertEqual(len(attendances), 4 + 5)
         after = {employee: duration for employee, _, duration in self.overtime_rows()}
         if not ODOO_19:
             self.assertNotEqual(after[self.alice.id], before[self.alice.id])
