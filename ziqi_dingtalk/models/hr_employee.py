@@ -14,7 +14,6 @@ from ..dingtalk import avatars as dt_avatars
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_TZ = "Asia/Shanghai"
 AVATAR_BATCH = 20  # pictures downloaded, then written, together: never more than these in memory at once
 AVATAR_BUDGET = 60.0  # seconds one call spends on pictures at most; the others wait for the next sync
 AVATAR_TIMEOUT = 5.0  # seconds for one picture (a first sign-in waits for its own)
@@ -240,6 +239,6 @@ def _local_date(epoch_ms, company):
     """DingTalk's hired_date (ms since the epoch) as the calendar day in the company's DingTalk time zone."""
     if not epoch_ms:
         return False
-    tz = pytz.timezone(company.dingtalk_timezone or DEFAULT_TZ)
+    tz = pytz.timezone(company.dingtalk_timezone)
     moment = datetime.datetime.fromtimestamp(int(epoch_ms) / 1000, tz=datetime.UTC)
     return moment.astimezone(tz).date()

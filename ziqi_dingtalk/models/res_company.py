@@ -9,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from ..dingtalk import client as dt_client
 from ..dingtalk import crypto as dt_crypto
 from ..dingtalk import errors as dt_errors
+from ..dingtalk.attendance import DEFAULT_TIMEZONE, AttendanceClient
 from .res_users import DingTalkLoginError
 
 _logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class ResCompany(models.Model):
     dingtalk_timezone = fields.Selection(
         _tz_get,
         "DingTalk time zone",
-        default="Asia/Shanghai",
+        default=DEFAULT_TIMEZONE,
         required=True,
         help="The DingTalk organisation's time zone: hire dates, work days (from its midnight) and leave "
         "dates are counted in it.",
@@ -192,6 +193,11 @@ class ResCompany(models.Model):
             ),
             limiter=dt_client.shared_limiter(company.dingtalk_app_key.strip()),
         )
+
+    def _dingtalk_attendance_client(self):
+        """The attendance and leave reads of this company's client, in its DingTalk time zone."""
+        self.ensure_one()
+        return AttendanceClient(self._dingtalk_client(), timezone=self.sudo().dingtalk_timezone)
 
     def _dingtalk_crypto(self):
         """The callback crypto of this company, or None while its token or aes_key is missing."""

@@ -2,7 +2,7 @@ import contextlib
 import datetime
 
 from odoo import fields, models
-from odoo.addons.ziqi_dingtalk.dingtalk.attendance import AttendanceClient, pair_shifts
+from odoo.addons.ziqi_dingtalk.dingtalk.attendance import pair_shifts
 from odoo.exceptions import ValidationError
 
 from .hr_attendance import importing
@@ -30,7 +30,7 @@ class ZiqiDingtalkAttendanceImporter(models.AbstractModel):
         by_userid = {e.dingtalk_userid: e for e in employees.sudo() if e.dingtalk_userid}
         if not by_userid:
             return
-        client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_timezone)
+        client = company._dingtalk_attendance_client()
         # Odoo's calendar and contract work for the attendances created: done once for all these people
         calendars, versions = CalendarBatch(employees.sudo().resource_id), VersionBatch(employees)
         batch = self.with_context(**{CALENDAR_BATCH: calendars, VERSION_BATCH: versions})

@@ -8,7 +8,6 @@ import psycopg2
 import pytz
 
 from odoo import api, fields, models
-from odoo.addons.ziqi_dingtalk.dingtalk.attendance import AttendanceClient
 from odoo.exceptions import UserError
 
 from ..compat import approve_allocation, requires_allocation
@@ -84,7 +83,7 @@ class ZiqiDingtalkLeaveImporter(models.AbstractModel):
         userids = [u for u in dict.fromkeys(userids or ()) if u]
         if not userids:
             return report
-        client = AttendanceClient(company._dingtalk_client(), timezone=company.dingtalk_timezone)
+        client = company._dingtalk_attendance_client()
         listed = list(client.iter_leave_status(userids, start, end))
         Row = self.env["ziqi.dingtalk.leave"].sudo()
         rows = Row.search(

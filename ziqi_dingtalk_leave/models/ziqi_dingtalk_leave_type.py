@@ -3,7 +3,6 @@ import logging
 from odoo import api, fields, models
 from odoo.addons.ziqi_dingtalk.compat import constraint
 from odoo.addons.ziqi_dingtalk.dingtalk import errors as dt_errors
-from odoo.addons.ziqi_dingtalk.dingtalk.attendance import AttendanceClient
 from odoo.exceptions import AccessError, UserError
 
 _logger = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class ZiqiDingtalkLeaveType(models.Model):
                     "Set the DingTalk leave administrator (a userid with OA rights) to read leave types."
                 )
             )
-        client = AttendanceClient(company._dingtalk_client())
+        client = company._dingtalk_attendance_client()
         try:
             listed = client.leave_types(admin)
         except dt_errors.APIError as error:
